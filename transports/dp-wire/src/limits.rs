@@ -2,8 +2,12 @@
 
 /// Upper bounds on lengths announced by a peer.
 ///
-/// Defaults are no looser than network-transport-tcp's and
-/// distributed-process's own.
+/// Our defaults are stricter than network-transport-tcp's: its
+/// `tcpMaxAddressLength` and `tcpMaxReceiveLength` default to `maxBound`
+/// (4 GiB), which lets any peer make us buffer gigabytes on a single
+/// length word. A Rust node exposed to untrusted input should refuse such
+/// lengths early; a driver that talks to peers sending bigger messages can
+/// raise the limits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
     /// Largest endpoint address accepted in a connection request or an
@@ -20,9 +24,11 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Self {
-            // network-transport-tcp caps the connection-request address at
-            // 1000 bytes in its default parameters.
+            // Real addresses are `host:port:id`, far below 1000 bytes;
+            // network-transport-tcp itself accepts up to maxBound.
             max_address_len: 1000,
+            // network-transport-tcp accepts frames up to maxBound; 16 MiB is
+            // far above any message in the captures (the largest is 40 kB).
             max_frame_len: 16 * 1024 * 1024,
             max_list_len: 16 * 1024 * 1024,
             max_bytes_len: 16 * 1024 * 1024,
