@@ -20,6 +20,11 @@ pub mod endpoint;
 pub mod error;
 pub mod wire;
 
+pub use connection::{
+    Connection, ConnectionState, Event, RejectReason, TimeoutKind, DEFAULT_PROBE_TIMEOUT,
+};
+pub use endpoint::{Endpoint, IncomingDecision, OutgoingDecision, PeerState, SocketId};
+
 pub use address::{EndPointAddress, EndPointId};
 pub use error::{AddressError, CommandError, DecodeError, ProtocolError};
 pub use wire::{
