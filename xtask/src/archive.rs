@@ -27,13 +27,22 @@ pub fn sha256_file(path: &Path) -> Result<String> {
 }
 
 /// Fail unless `path` hashes to the pinned sha256.
-pub fn verify(path: &Path, pin: &Pin, pin_file: &Path) -> Result<()> {
+/// `from_cache` selects the advice: a cached download can be deleted and fetched again.
+pub fn verify(path: &Path, pin: &Pin, pin_file: &Path, from_cache: bool) -> Result<()> {
     let actual = sha256_file(path)?;
     if actual != pin.sha256 {
+        let fix = if from_cache {
+            format!(
+                "To re-download: `rm {}` and rerun `cargo xtask fork sync`.",
+                path.display()
+            )
+        } else {
+            format!("Pass a genuine {}.crate to --crate-file.", pin.stem())
+        };
         bail!(
             "checksum mismatch for {file}\n  expected {exp} (from {pinf})\n  actual   {actual}\n\
-             Either the download is damaged or the pin is wrong. To re-download: `rm {file}` and \
-             rerun `cargo xtask fork sync`. If the pin changed on purpose, fix sha256 in {pinf}.",
+             Either the file is damaged or the pin is wrong. {fix} If the pin changed on \
+             purpose, fix sha256 in {pinf}.",
             file = path.display(),
             exp = pin.sha256,
             pinf = pin_file.display(),

@@ -100,7 +100,11 @@ pub fn dirty_files(fork: &Path) -> Result<Vec<String>> {
         false,
         ["status", "--porcelain=v1", "--untracked-files=all"],
     )?;
-    Ok(out.lines().map(str::to_string).collect())
+    Ok(out
+        .lines()
+        .filter(|l| l.len() > 3)
+        .map(|l| format!("{} ({})", &l[3..], l[..2].trim()))
+        .collect())
 }
 
 fn ensure_repo(fork: &Path) -> Result<()> {
@@ -224,7 +228,7 @@ fn compare_with_patches(paths: &Paths, series: &[String]) -> Result<Vec<String>>
 pub fn materialize(paths: &Paths, pin: &Pin, series: &[String], dest: &Path) -> Result<()> {
     let pin_file = paths.patches_dir.join("upstream.toml");
     let krate = locate_or_fetch(paths, pin)?;
-    verify(&krate, pin, &pin_file)?;
+    verify(&krate, pin, &pin_file, paths.crate_file.is_none())?;
     unpack_crate(&krate, pin, dest)?;
 
     git_out(dest, true, ["init", "-q", "-b", "main"])?;
@@ -266,6 +270,9 @@ pub fn materialize(paths: &Paths, pin: &Pin, series: &[String], dest: &Path) -> 
         ])
         .arg(&patch);
         if let Err(e) = crate::cmd::capture(c, "git am") {
+            // git's hints are about resuming `git am`, which is moot in a throwaway tree.
+            let e: Vec<&str> = e.0.lines().filter(|l| !l.starts_with("hint:")).collect();
+            let e = e.join("\n");
             bail!(
                 "patch {} ({}/{}) does not apply on {} {}{}.\n{e}\n\
                  Next: rebase the fork's commits onto the pin and `cargo xtask fork export`, or \
