@@ -438,3 +438,39 @@ fn real_pinned_release_materializes_when_cached() {
     );
     assert_eq!(s.git(&fork, &["tag"]).trim(), "upstream");
 }
+
+/// A fork set up by hand (no `upstream` tag, no stamp) exports relative to
+/// its root commit, and sync then adopts it without losing anything.
+#[test]
+fn hand_made_fork_exports_from_its_root_commit() {
+    let s = Sandbox::new("handmade");
+    let fork = s.fork();
+    for (path, body) in [
+        (
+            "Cargo.toml",
+            "[package]\nname = \"fakecrate\"\nversion = \"0.1.0\"\n",
+        ),
+        ("src/lib.rs", "pub fn a() {}\n\npub fn b() {}\n"),
+        ("README.md", "hello\n"),
+    ] {
+        fs::create_dir_all(fork.join(path).parent().unwrap()).unwrap();
+        fs::write(fork.join(path), body).unwrap();
+    }
+    s.git(&fork, &["init", "-q"]);
+    s.git(&fork, &["add", "-A"]);
+    s.git(&fork, &["commit", "-q", "-m", "fakecrate 0.1.0 by hand"]);
+    s.commit("README.md", "patched\n", "Patch readme");
+
+    // Unexported: sync must refuse rather than replace the hand-made fork.
+    let msg = s.fail(&["fork", "sync"]);
+    assert!(msg.contains("0001-Patch-readme.patch"), "{msg}");
+
+    s.ok(&["fork", "export"]);
+    assert!(s.ok(&["fork", "check"]).contains("(1 patches)"));
+    s.ok(&["fork", "sync", "--force"]);
+    assert_eq!(
+        fs::read_to_string(fork.join("README.md")).unwrap(),
+        "patched\n"
+    );
+    assert_eq!(s.git(&fork, &["tag"]).trim(), "upstream");
+}
