@@ -171,6 +171,9 @@ fn decode_streams(s: &Streams) -> BTreeMap<(u64, Node), Vec<Unit>> {
 /// the segment (captures 10 and 12 need > 31 µs, capture 11 < 76 µs).
 const DELIVERY_DELAY: f64 = 50e-6;
 
+/// Segments sent to one side: (send time, bytes).
+type Inbox = Vec<(f64, Vec<u8>)>;
+
 #[derive(Default)]
 struct Side {
     conn: Option<Connection>,
@@ -179,7 +182,7 @@ struct Side {
     events: Vec<Event>,
     /// Segments sent to this side: (send time, bytes); `next_in` is the
     /// first one not yet handed to `conn`.
-    inbox: Vec<(f64, Vec<u8>)>,
+    inbox: Inbox,
     next_in: usize,
 }
 
@@ -307,7 +310,7 @@ type Seen = HashMap<(u64, Node), (ConnectionState, Vec<Event>)>;
 
 fn replay(records: &[Record], s: &Streams) -> Seen {
     let mut actions: Vec<(f64, usize, Action<'_>)> = vec![];
-    let mut inboxes: HashMap<(u64, Node), Vec<(f64, Vec<u8>)>> = HashMap::new();
+    let mut inboxes: HashMap<(u64, Node), Inbox> = HashMap::new();
     for (i, r) in records.iter().enumerate() {
         match r {
             Record::Syn { t, from, conn } => actions.push((*t, i, Action::Syn(*from, *conn))),
