@@ -224,6 +224,7 @@ impl Replay {
                 Event::Rejected(_) => {
                     ep.rejected(&peer, conn);
                 }
+                Event::CloseCancelled => ep.reopened(&peer, conn),
                 Event::SocketClosed | Event::EndPointClosed { .. } | Event::ConnectionLost => {
                     ep.closed(&peer, conn)
                 }
@@ -286,7 +287,17 @@ impl Replay {
             Unit::Control(ControlHeader::CreatedNewConnection(l)) => {
                 assert_eq!(c.open().unwrap(), *l, "{node:?} lcid allocation")
             }
-            Unit::Control(ControlHeader::CloseConnection(l)) => c.close(*l).unwrap(),
+            Unit::Control(ControlHeader::CloseConnection(l)) => {
+                c.close(*l).unwrap();
+                if c.state() == ConnectionState::Closing {
+                    let ep = self.endpoints.get_mut(&node).unwrap();
+                    ep.closing(&node.other().address(), conn);
+                    assert_eq!(
+                        ep.peer(&node.other().address()),
+                        Some(dp_wire::ntt::PeerState::Closing { socket: conn })
+                    );
+                }
+            }
             Unit::Control(ControlHeader::CloseEndPoint) => c.close_endpoint().unwrap(),
             Unit::Control(ControlHeader::ProbeSocket) => {
                 c.probe(std::time::Instant::now()).unwrap()

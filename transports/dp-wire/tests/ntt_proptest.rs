@@ -21,8 +21,9 @@ fn request() -> impl Strategy<Value = ConnectionRequest> {
                 source_address,
             }
         }),
-        (1..=u32::MAX, bytes_up_to(64))
-            .prop_map(|(version, handshake)| ConnectionRequest::OtherVersion { version, handshake }),
+        (1..=u32::MAX, bytes_up_to(64)).prop_map(|(version, handshake)| {
+            ConnectionRequest::OtherVersion { version, handshake }
+        }),
     ]
 }
 

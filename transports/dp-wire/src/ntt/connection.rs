@@ -133,6 +133,10 @@ pub enum Event {
     /// The peer closed lightweight connection `lcid` (explicitly or through
     /// CloseSocket/CloseEndPoint).
     IncomingConnectionClosed(u32),
+    /// We were Closing, but the peer opened a new lightweight connection
+    /// (it had not seen our CloseSocket): the socket is Valid again and
+    /// usable for [`Connection::open`] (capture 12).
+    CloseCancelled,
     /// The CloseSocket handshake finished; close the TCP socket.
     SocketClosed,
     /// The peer closed its endpoint (CloseEndPoint); close the TCP socket.
@@ -580,6 +584,7 @@ impl Connection {
                         "NT-TCP CreatedNewConnection while closing; back to valid"
                     );
                     self.state = ConnectionState::Valid;
+                    self.events.push_back(Event::CloseCancelled);
                 }
                 if !self.incoming.insert(lcid) {
                     return Err(ProtocolError::DuplicateLcid { lcid });
@@ -801,7 +806,10 @@ mod tests {
         assert_eq!(a.state(), ConnectionState::Valid, "0 != lastSentId 1024");
         b.handle_input(&a_bytes);
         assert_eq!(b.state(), ConnectionState::Valid);
-        assert!(events(&mut b).contains(&Event::IncomingConnectionOpened(la)));
+        assert_eq!(
+            events(&mut b),
+            vec![Event::CloseCancelled, Event::IncomingConnectionOpened(la)]
+        );
         events(&mut a);
         // A closes; now the handshake completes.
         a.close(la).unwrap();
