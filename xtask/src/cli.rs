@@ -17,7 +17,8 @@ commands:
                         longer applies on the pinned release
   test [-- ARGS]        sync if needed, cargo test --workspace ARGS, then xtask's tests
   demo [-- ARGS]        sync if needed, cargo run -p kaisui-demo -- ARGS
-  ci                    fmt check, sync if needed, clippy -D warnings, test
+  ci                    fmt check, sync if needed, clippy (-D warnings except
+                        upstream's own code in the fork), test
 
 options (also as environment variables):
   --fork-dir DIR        fork location       [KAISUI_FORK_DIR, default ractor_cluster_ext]

@@ -82,6 +82,8 @@ pub fn demo(paths: &Paths, extra: &[String]) -> Result<()> {
 
 /// `cargo xtask ci`: formatting, lints and tests, failing fast.
 ///
+/// Clippy denies warnings in our crates; the fork's are shown but not fatal.
+///
 /// The fork is synced before the root `cargo fmt`, because cargo cannot
 /// even load the root workspace without it.
 pub fn ci(paths: &Paths) -> Result<()> {
@@ -99,9 +101,21 @@ pub fn ci(paths: &Paths) -> Result<()> {
         "cargo fmt --all --check",
     )?;
     let clippy = ["--all-targets", "--", "-D", "warnings"];
-    let mut c = in_root(paths, &["clippy", "--workspace"]);
+    // Upstream's own code trips newer clippy lints (4 with clippy 1.95); those
+    // are reported for the fork but only our crates are held to -D warnings.
+    let fork_pkg = crate::pin::load_pin(&paths.patches_dir)?.name;
+    let mut c = in_root(paths, &["clippy", "--workspace", "--exclude", &fork_pkg]);
     c.args(clippy);
-    run_step(c, "cargo clippy --workspace --all-targets -- -D warnings")?;
+    run_step(
+        c,
+        &format!("cargo clippy --workspace --exclude {fork_pkg} --all-targets -- -D warnings"),
+    )?;
+    run_step(
+        in_root(paths, &["clippy", "-p", &fork_pkg, "--all-targets"]),
+        &format!(
+            "cargo clippy -p {fork_pkg} --all-targets (upstream: warnings reported, not fatal)"
+        ),
+    )?;
     let mut c = in_root(paths, &["clippy", "--manifest-path", "xtask/Cargo.toml"]);
     c.args(clippy);
     run_step(
