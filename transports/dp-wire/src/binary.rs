@@ -2,7 +2,7 @@
 //!
 //! [`Encode`] appends a value's Haskell `Data.Binary.put` bytes to a buffer,
 //! [`Decode`] reads them back through a [`Reader`] that enforces
-//! [`Limits`](crate::Limits) before anything is allocated. Implementations
+//! [`Limits`] before anything is allocated. Implementations
 //! for the Haskell base types live in the submodules:
 //!
 //! | Haskell | Rust |
