@@ -90,3 +90,53 @@ impl Frame {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fingerprint::Build;
+
+    fn frame(h: &str) -> Bytes {
+        Bytes::from(hex::decode(h).unwrap())
+    }
+
+    #[test_log::test]
+    fn whereis_nosuch_reply_from_capture_03() {
+        let l = Limits::default();
+        let mut c = InboundConnection::new();
+        // B->A, lcid 1024: NodeIdentifier A, then the UnreliableSend reply.
+        let open = c
+            .decode(
+                &frame("0100000000000000113132372e302e302e313a31303530313a30"),
+                &l,
+            )
+            .unwrap();
+        assert_eq!(
+            open,
+            Frame::Open(Identifier::Node(NodeId::new("127.0.0.1:10501:0")))
+        );
+        let reply = frame(
+            "0100000000000000113132372e302e302e313a31303530323a300d9983e38900000008\
+             000000000000000200000000000000101de27da8e7d9f0672ff25e3e547b0acd\
+             000000000000000f00000000000000066e6f7375636800",
+        );
+        let Frame::Control(nc) = c.decode(&reply, &l).unwrap() else {
+            panic!("not an NCMsg")
+        };
+        let ProcessSignal::UnreliableSend { to, message } = &nc.signal else {
+            panic!("{nc:?}")
+        };
+        assert_eq!(to.counter, 8);
+        let r: WhereIsReply = message.decode_as(&Build::default(), &l).unwrap().unwrap();
+        assert_eq!(
+            r,
+            WhereIsReply {
+                label: "nosuch".into(),
+                pid: None
+            }
+        );
+        let mut again = Vec::new();
+        Frame::Control(nc).encode(&mut again);
+        assert_eq!(again, &reply[..]);
+    }
+}

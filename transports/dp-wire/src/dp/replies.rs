@@ -221,3 +221,37 @@ newtype_binary!(
     /// Local acknowledgement of `unlinkPort`.
     DidUnlinkPort(SendPortId)
 );
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::binary::decode_exact;
+    use crate::dp::ids::LocalProcessId;
+    use crate::Limits;
+
+    #[test]
+    fn layouts_match_captures() {
+        // 16: ProcessInfoNone DiedUnknownId is the single byte 04.
+        assert_eq!(ProcessInfoNone(DiedReason::UnknownId).to_binary(), [4]);
+        // 15: RegisterReply label ++ Bool ++ Maybe ProcessId.
+        let owner = ProcessId {
+            node: NodeId::new("127.0.0.1:10502:0"),
+            local: LocalProcessId {
+                unique: -912188700,
+                counter: 8,
+            },
+        };
+        let r = RegisterReply {
+            label: "remote-name".into(),
+            ok: true,
+            owner: Some(owner),
+        };
+        let b = r.to_binary();
+        assert_eq!(b.len(), 54);
+        assert_eq!(
+            hex::encode(&b[..21]),
+            "000000000000000b72656d6f74652d6e616d650101"
+        );
+        assert_eq!(decode_exact::<RegisterReply>(&b, &Limits::default()), Ok(r));
+    }
+}
