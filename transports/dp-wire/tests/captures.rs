@@ -1,8 +1,9 @@
 //! Every captured byte of the two Haskell nodes, decoded through both
 //! layers and re-encoded byte for byte (one test per capture).
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use bytes::Bytes;
 use dp_wire::binary::{Encode, LazyByteString};
@@ -12,19 +13,8 @@ use dp_wire::dp::{
     WhereIsReply,
 };
 use dp_wire::fingerprint::Build;
-use dp_wire::ntt::{ControlHeader, Role, StreamDecoder, Unit};
+use dp_wire::ntt::{ControlHeader, Unit};
 use dp_wire::Limits;
-
-fn vectors_dir() -> PathBuf {
-    std::env::var_os("DP_VECTORS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../../shared/dp-vectors"
-            ))
-        })
-}
 
 /// A message payload decoded by its fingerprint.
 #[derive(Debug, Clone, PartialEq)]
@@ -123,53 +113,24 @@ impl Capture {
 }
 
 fn load(name: &str) -> Capture {
-    let path = vectors_dir().join(format!("{name}.jsonl"));
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (set DP_VECTORS_DIR)", path.display()));
-
-    // Reassemble each direction of each TCP connection; whoever sent the
-    // SYN is that connection's initiator.
-    let mut streams: BTreeMap<(u64, String), Vec<u8>> = BTreeMap::new();
-    let mut initiator: BTreeMap<u64, String> = BTreeMap::new();
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let v: serde_json::Value = serde_json::from_str(line).expect("jsonl line");
-        let conn = v["conn"].as_u64().expect("conn");
-        let dir = v["dir"].as_str().expect("dir").to_string();
-        if v["event"].as_str() == Some("SYN") {
-            initiator.insert(conn, dir.clone());
-        }
-        if let Some(h) = v["hex"].as_str() {
-            streams
-                .entry((conn, dir))
-                .or_default()
-                .extend(hex::decode(h).expect("hex"));
-        }
-    }
-
+    // Every direction of every TCP connection, decoded into NT-TCP units
+    // (which checks their byte-exact re-encoding).
+    let streams = common::Streams::new(name, &common::load(name));
     let limits = Limits::default();
     let mut events = Vec::new();
     let mut all_units = BTreeMap::new();
-    for ((conn, dir), bytes) in streams {
-        let role = if initiator.get(&conn) == Some(&dir) {
-            Role::Initiator
-        } else {
-            Role::Listener
-        };
-        let mut dec = StreamDecoder::new(role, limits.clone());
-        dec.push(&bytes);
-        let mut units = Vec::new();
-        let mut reencoded = Vec::new();
+    for ((conn, node), units) in streams.units() {
+        let dir = node.dir().to_string();
         let mut lcids: BTreeMap<u32, InboundConnection> = BTreeMap::new();
-        while let Some(unit) = dec.next_unit().expect("NT-TCP unit") {
-            unit.encode(&mut reencoded);
-            match &unit {
+        for unit in &units {
+            match unit {
                 Unit::Control(ControlHeader::CreatedNewConnection(lcid)) => {
                     lcids.insert(*lcid, InboundConnection::new());
                 }
                 Unit::Data { lcid, payload } => {
                     let conn_state = lcids
                         .get_mut(lcid)
-                        .unwrap_or_else(|| panic!("data on unannounced lcid {lcid}"));
+                        .unwrap_or_else(|| panic!("{name} {dir}: data on unannounced lcid {lcid}"));
                     let frame = conn_state
                         .decode(payload, &limits)
                         .unwrap_or_else(|e| panic!("{name} {dir} lcid {lcid}: {e}"));
@@ -199,10 +160,7 @@ fn load(name: &str) -> Capture {
                 }
                 _ => {}
             }
-            units.push(unit);
         }
-        assert_eq!(dec.buffered(), 0, "{name} {dir}: bytes left over");
-        assert_eq!(reencoded, bytes, "{name} {dir}: NT-TCP re-encoding");
         all_units.insert((conn, dir), units);
     }
     tracing::info!(name, events = events.len(), "capture decoded");

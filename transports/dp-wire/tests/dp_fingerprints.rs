@@ -1,21 +1,10 @@
 //! Recomputes every row of the captured `fingerprints.tsv` from its
 //! TypeRep tree, checking each tycon and sub-type on the way.
 
-use std::path::PathBuf;
+mod common;
 
 use dp_wire::dp::{Message, ProcessId, SendPort, Serializable};
 use dp_wire::fingerprint::{known, Build, Fingerprint, TyCon, TypeRep};
-
-fn vectors_dir() -> PathBuf {
-    std::env::var_os("DP_VECTORS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../../shared/dp-vectors"
-            ))
-        })
-}
 
 /// `[unit, module, name, tycon fp, [args…], type fp]` → TypeRep, checking
 /// the recorded fingerprints of every node.
@@ -35,7 +24,7 @@ fn tree(v: &serde_json::Value) -> TypeRep {
 
 #[test]
 fn all_rows_recomputed() {
-    let text = std::fs::read_to_string(vectors_dir().join("fingerprints.tsv")).unwrap();
+    let text = common::read_vector("fingerprints.tsv");
     let mut rows = 0;
     for line in text.lines().filter(|l| !l.is_empty()) {
         let cols: Vec<_> = line.split('\t').collect();

@@ -9,161 +9,24 @@
 //! and at the end everything our machines wrote must equal the capture
 //! byte for byte.
 
-use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
+mod common;
 
+use std::collections::{BTreeMap, HashMap};
+
+use common::{Node, Record, Streams};
 use dp_wire::ntt::{
     Connection, ConnectionState, ControlHeader, EndPointAddress, Endpoint, Event, IncomingDecision,
     OutgoingDecision, RejectReason, Role, StreamDecoder, Unit,
 };
 use dp_wire::Limits;
 
-fn vectors_dir() -> PathBuf {
-    std::env::var_os("DP_VECTORS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../../shared/dp-vectors"
-            ))
-        })
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-enum Node {
-    A,
-    B,
-}
-
 impl Node {
-    fn other(self) -> Node {
-        match self {
-            Node::A => Node::B,
-            Node::B => Node::A,
-        }
-    }
     fn address(self) -> EndPointAddress {
         match self {
             Node::A => "127.0.0.1:10501:0".parse().unwrap(),
             Node::B => "127.0.0.1:10502:0".parse().unwrap(),
         }
     }
-}
-
-#[derive(Debug)]
-enum Record {
-    Segment {
-        t: f64,
-        from: Node,
-        conn: u64,
-        bytes: Vec<u8>,
-    },
-    Syn {
-        t: f64,
-        from: Node,
-        conn: u64,
-    },
-    Fin {
-        t: f64,
-        from: Node,
-        conn: u64,
-    },
-}
-
-fn load(name: &str) -> Vec<Record> {
-    let path = vectors_dir().join(format!("{name}.jsonl"));
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("reading {}: {e} (set DP_VECTORS_DIR)", path.display()));
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .filter_map(|line| {
-            let v: serde_json::Value = serde_json::from_str(line).unwrap();
-            let t = v["t"].as_f64().unwrap();
-            let from = match v["dir"].as_str().unwrap() {
-                "A->B" => Node::A,
-                "B->A" => Node::B,
-                d => panic!("bad dir {d}"),
-            };
-            let conn = v["conn"].as_u64().unwrap();
-            if let Some(h) = v.get("hex") {
-                let bytes = hex::decode(h.as_str().unwrap()).unwrap();
-                return Some(Record::Segment {
-                    t,
-                    from,
-                    conn,
-                    bytes,
-                });
-            }
-            match v["event"].as_str().unwrap() {
-                "SYN" => Some(Record::Syn { t, from, conn }),
-                "FIN" | "RST" => Some(Record::Fin { t, from, conn }),
-                _ => None,
-            }
-        })
-        .collect()
-}
-
-/// Per (conn, sender): the initiator of each conn and the stream bytes.
-struct Streams {
-    initiator: HashMap<u64, Node>,
-    bytes: BTreeMap<(u64, Node), Vec<u8>>,
-}
-
-fn streams(records: &[Record]) -> Streams {
-    let mut s = Streams {
-        initiator: HashMap::new(),
-        bytes: BTreeMap::new(),
-    };
-    for r in records {
-        match r {
-            Record::Syn { from, conn, .. } => {
-                s.initiator.insert(*conn, *from);
-            }
-            Record::Segment {
-                from, conn, bytes, ..
-            } => s
-                .bytes
-                .entry((*conn, *from))
-                .or_default()
-                .extend_from_slice(bytes),
-            Record::Fin { .. } => {}
-        }
-    }
-    s
-}
-
-fn role_of(s: &Streams, conn: u64, node: Node) -> Role {
-    if s.initiator[&conn] == node {
-        Role::Initiator
-    } else {
-        Role::Listener
-    }
-}
-
-/// Decodes every stream, checks nothing is left over and that re-encoding
-/// gives the same bytes. Returns the units per stream.
-fn decode_streams(s: &Streams) -> BTreeMap<(u64, Node), Vec<Unit>> {
-    let mut out = BTreeMap::new();
-    for (&(conn, node), bytes) in &s.bytes {
-        let mut d = StreamDecoder::new(role_of(s, conn, node), Limits::default());
-        d.push(bytes);
-        let mut units = vec![];
-        while let Some(u) = d.next_unit().expect("capture decodes") {
-            units.push(u);
-        }
-        assert_eq!(
-            d.buffered(),
-            0,
-            "conn {conn} from {node:?}: bytes left over"
-        );
-        let mut re = vec![];
-        for u in &units {
-            u.encode(&mut re);
-        }
-        assert_eq!(&re, bytes, "conn {conn} from {node:?}: re-encoding differs");
-        out.insert((conn, node), units);
-    }
-    out
 }
 
 /// Delay between a segment leaving one node and the other node acting on
@@ -401,18 +264,19 @@ fn replay(records: &[Record], s: &Streams) -> Seen {
         }
     }
 
+    let name = &s.name;
     let mut seen = Seen::new();
     for ((conn, node), side) in r.sides {
         let want = s.bytes.get(&(conn, node)).cloned().unwrap_or_default();
         assert_eq!(
             hex::encode(&side.produced),
             hex::encode(&want),
-            "conn {conn}: what our {node:?} wrote differs from the capture"
+            "{name} conn {conn}: what our {node:?} wrote differs from the capture"
         );
         for e in &side.events {
             assert!(
                 !matches!(e, Event::ProtocolError(_)),
-                "conn {conn} {node:?}: {e:?}"
+                "{name} conn {conn} {node:?}: {e:?}"
             );
         }
         seen.insert(
@@ -425,7 +289,7 @@ fn replay(records: &[Record], s: &Streams) -> Seen {
 
 /// Received payloads per (conn, receiver) must equal the data frames the
 /// other side sent.
-fn check_received(units: &BTreeMap<(u64, Node), Vec<Unit>>, seen: &Seen) {
+fn check_received(name: &str, units: &BTreeMap<(u64, Node), Vec<Unit>>, seen: &Seen) {
     for ((conn, sender), us) in units {
         let sent: Vec<_> = us
             .iter()
@@ -442,16 +306,19 @@ fn check_received(units: &BTreeMap<(u64, Node), Vec<Unit>>, seen: &Seen) {
                 _ => None,
             })
             .collect();
-        assert_eq!(sent, got, "conn {conn}: {sender:?}'s data as received");
+        assert_eq!(
+            sent, got,
+            "{name} conn {conn}: {sender:?}'s data as received"
+        );
     }
 }
 
 fn run(name: &str) -> Seen {
-    let records = load(name);
-    let s = streams(&records);
-    let units = decode_streams(&s);
+    let records = common::load(name);
+    let s = Streams::new(name, &records);
+    let units = s.units();
     let seen = replay(&records, &s);
-    check_received(&units, &seen);
+    check_received(name, &units, &seen);
     seen
 }
 
