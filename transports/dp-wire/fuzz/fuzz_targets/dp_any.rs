@@ -2,25 +2,14 @@
 //! exact re-encoding of whatever decodes.
 #![no_main]
 
-use dp_wire::binary::{decode_exact, Decode, Encode, LazyByteString};
+use dp_wire::binary::LazyByteString;
 use dp_wire::dp::*;
-use dp_wire::Limits;
+use dp_wire_fuzz::{dp_limits, roundtrip as check, split_control};
 use libfuzzer_sys::fuzz_target;
 
-fn check<T: Decode + Encode>(data: &[u8], limits: &Limits) {
-    if let Ok(v) = decode_exact::<T>(data, limits) {
-        assert_eq!(v.to_binary(), data);
-    }
-}
-
 fuzz_target!(|data: &[u8]| {
-    let limits = Limits {
-        max_address_len: 64,
-        max_list_len: 1024,
-        max_bytes_len: 4096,
-        ..Limits::default()
-    };
-    let Some((&pick, data)) = data.split_first() else {
+    let limits = dp_limits();
+    let Some((pick, data)) = split_control(data) else {
         return;
     };
     let l = &limits;
