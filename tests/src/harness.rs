@@ -265,12 +265,17 @@ impl TestNode {
 
     /// Ask this node to connect to `peer` through its transport.
     pub async fn connect_to(&self, peer: &TestNode) {
-        ractor_cluster::client_connect_transport(&self.server, peer.address.clone())
+        self.connect_to_address(&peer.address).await;
+    }
+
+    /// Ask this node to connect to `address` through its transport.
+    pub async fn connect_to_address(&self, address: &str) {
+        ractor_cluster::client_connect_transport(&self.server, address)
             .await
             .unwrap_or_else(|err| {
                 panic!(
-                    "{} could not open a connection to {}: {err}",
-                    self.full_name, peer.address
+                    "{} could not open a connection to {address}: {err}",
+                    self.full_name
                 )
             });
     }

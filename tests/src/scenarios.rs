@@ -267,6 +267,7 @@ pub async fn silent_remote_call_times_out(kind: &dyn TransportKind) {
 
     let remote: ActorRef<EchoMsg> = pair.b.wait_remote_actor(&on_a).await;
     let result = ractor::call_t!(remote, EchoMsg::Stall, 300, "hello?".to_string());
+    tracing::info!(?result, "unanswered remote call");
     assert!(
         is_unanswered_call(&result),
         "expected the call to time out, got {result:?}"

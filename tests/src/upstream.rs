@@ -169,6 +169,19 @@ impl UpstreamNode {
         }
     }
 
+    /// The child's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Every output line not consumed yet, without waiting.
+    pub fn unread_output(&mut self) -> &[String] {
+        while let Ok(line) = self.lines.try_recv() {
+            self.unread.push(line);
+        }
+        &self.unread
+    }
+
     /// Run a command and return its answer line.
     ///
     /// The node answers every command with exactly one line, in order;
