@@ -1,0 +1,992 @@
+//! Sans-IO translation between a ractor `NodeSession` and one
+//! distributed-process peer.
+//!
+//! One [`Translator`] serves one TCP connection (one peer endpoint). Its
+//! inputs are the [`NetworkMessage`]s the session writes, and the frames the
+//! peer sends, already split per lightweight connection by the driver. Its
+//! outputs are [`DpAction`]s (open a lightweight connection from one
+//! Identifier to another, send a frame on it, close it), messages for the
+//! session's reader, and [`Event`]s for `DpTcp`'s own requests. No
+//! sockets, no clocks: time is passed in.
+//!
+//! # Mapping
+//!
+//! Rust → Haskell (what the session writes):
+//!
+//! | session message | DP traffic |
+//! |---|---|
+//! | `Node::Cast{to, what, variant}` | message `fp(variant) ++ what` to the Haskell pid `to`, from the node's sender pid ([`crate::ids::NODE_SENDER_COUNTER`]) |
+//! | `Node::Call{to, tag, what, variant, timeout_ms}` | message `fp(request) ++ <reply pid> ++ what`; `<reply pid>` is a fresh synthetic pid of ours remembered with `(to, tag)` until `timeout_ms` (default [`Context::call_timeout`]) |
+//! | `Node::Reply{to, tag, what}` | message `fp(reply) ++ u64 BE len(what) ++ what` from our pid `to` to the Haskell reply pid the call carried |
+//! | `Control::Terminate{ids}` | closes the lightweight connections those actors opened (as a DP node does when a process ends) |
+//! | other `Control`, `Auth` | dropped (debug log): a plain DP peer has no such messages |
+//!
+//! Haskell → Rust (frames from the peer):
+//!
+//! | lightweight connection to | frame | session message |
+//! |---|---|---|
+//! | `ProcessIdentifier(our actor pid)` | registered cast type | `Node::Cast{to, what: payload, variant}` |
+//! | `ProcessIdentifier(our actor pid)` | registered call request type | `Node::Call{to, tag: fresh, what: payload after the reply pid, variant, timeout_ms: None}` |
+//! | `ProcessIdentifier(our reply pid)` | the pending call's reply type | `Node::Reply{to, tag, what: payload after its 8-byte length}` |
+//! | `NodeIdentifier(our node)` | `WhereIs label` | none; answers `WhereIsReply label (Just pid / Nothing)` as a DP NC does (`UnreliableSend` on our node connection) |
+//! | `NodeIdentifier(our node)` | `NamedSend label msg` | as a message to the actor registered as `label` |
+//! | `NodeIdentifier(our node)` | `UnreliableSend lpid msg` | as a message to that pid (our actor, or a reply address) |
+//! | `NodeIdentifier(our node)` | any other signal | none (debug log; links, monitors, exits and spawns come later) |
+//!
+//! When the connection comes up the session's reader first gets a synthetic
+//! `Control::Ready` (Haskell has no such sync), and the peer's node
+//! controller gets one `WhereIs` probe to learn its `WhereIsReply`
+//! fingerprint (see [`Learned`]).
+//!
+//! Nothing is silently lost: a variant or fingerprint missing from the
+//! [`TypeRegistry`], a message for a pid of an older incarnation or for no
+//! live actor, an undecodable frame, all are logged (fingerprint in hex,
+//! target, lcid, hex prefix, reason) and counted in [`Counters`], then
+//! dropped as distributed-process drops them.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use dp_wire::binary::{decode_exact_shared, Decode, Encode, Reader};
+use dp_wire::dp::{
+    encode_frame, Frame, Identifier, InboundConnection, LocalProcessId, Message, NCMsg, NodeId,
+    ProcessId, ProcessSignal, WhereIsReply,
+};
+use dp_wire::fingerprint::{Build, Fingerprint};
+use dp_wire::Limits;
+use ractor_cluster::protocol::control::{self, control_message};
+use ractor_cluster::protocol::meta::network_message;
+use ractor_cluster::protocol::node::{self, node_message};
+use ractor_cluster::protocol::NetworkMessage;
+
+use crate::ids::{
+    local_counter, remote_local_id, remote_pid, FIRST_SYNTHETIC_COUNTER, NODE_SENDER_COUNTER,
+};
+use crate::registry::{Incoming, TypeRegistry};
+
+/// The label of the `WhereIs` sent to every peer once to learn its
+/// `WhereIsReply` fingerprint (a lookup has no side effect).
+pub const PROBE_LABEL: &str = "kaisui.dp-tcp.probe";
+
+/// The driver's handle for one of our outgoing lightweight connections.
+pub type ConnKey = u64;
+
+/// What the driver must do on the peer connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DpAction {
+    /// Open a lightweight connection. The next action is always the
+    /// `Send` of its first frame, the encoded target Identifier.
+    Open {
+        /// Our handle for it.
+        conn: ConnKey,
+        /// Who sends on it (DP keys connections by (from, to)).
+        from: Identifier,
+        /// Whom it is for.
+        to: Identifier,
+    },
+    /// Send one frame on a connection opened before.
+    Send {
+        /// The connection.
+        conn: ConnKey,
+        /// The frame payload.
+        frame: Vec<u8>,
+    },
+    /// Close a connection.
+    Close {
+        /// The connection.
+        conn: ConnKey,
+    },
+}
+
+/// Answers to requests made through [`Translator::whereis`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A `WhereIs` was answered, failed to decode, or timed out.
+    WhereIs {
+        /// The id given to [`Translator::whereis`].
+        request: u64,
+        /// The registered pid, `None` if the name is free, or why there is
+        /// no answer.
+        result: Result<Option<ProcessId>, String>,
+    },
+}
+
+/// Which local ractor actors the peer may reach. Kept behind a trait so
+/// that the translator stays deterministic in tests; `DpTcp` uses
+/// ractor's global registries.
+pub trait LocalDirectory: Send + Sync + std::fmt::Debug {
+    /// The pid of the live, remotable, exposed local actor registered as
+    /// `name`.
+    fn lookup_name(&self, name: &str) -> Option<u64>;
+    /// Whether `pid` is a live local actor that supports remoting.
+    fn is_remotable(&self, pid: u64) -> bool;
+}
+
+/// Everything a translator shares with the rest of the node.
+#[derive(Debug, Clone)]
+pub struct Context {
+    /// Our NodeId (`host:port:0`).
+    pub node: NodeId,
+    /// `lpidUnique` of all our pids.
+    pub incarnation: i32,
+    /// Variant ↔ Haskell type mapping.
+    pub types: TypeRegistry,
+    /// The peer build assumed for distributed-process's own types until
+    /// learned.
+    pub build: Build,
+    /// Bounds for decoding anything from the wire.
+    pub limits: Limits,
+    /// How long a call without its own timeout (both directions) waits.
+    pub call_timeout: Duration,
+    /// Largest number of pending calls and lookups per direction.
+    pub max_pending: usize,
+    /// Local actors.
+    pub directory: Arc<dyn LocalDirectory>,
+}
+
+impl Context {
+    fn our_pid(&self, counter: i32) -> ProcessId {
+        ProcessId {
+            node: self.node.clone(),
+            local: LocalProcessId {
+                unique: self.incarnation,
+                counter,
+            },
+        }
+    }
+}
+
+/// Fingerprints learned from the peer (README 3.3). Everything not here is
+/// configured: application types come from the [`TypeRegistry`], other DP
+/// types from [`Context::build`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Learned {
+    /// The peer's `WhereIsReply` fingerprint, from the first `WhereIsReply`
+    /// its node controller sent us (our probe's answer, or any lookup's).
+    pub where_is_reply: Option<Fingerprint>,
+}
+
+/// What was dropped, and why.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Frames that did not decode.
+    pub undecodable: u64,
+    /// Messages whose fingerprint or variant is not in the registry.
+    pub unknown_type: u64,
+    /// Messages for a pid of an older incarnation or another node.
+    pub stale_or_foreign: u64,
+    /// Messages for no live remotable actor, or a name nobody has.
+    pub no_such_target: u64,
+    /// Replies that matched no pending call (late, duplicate, wrong type).
+    pub unmatched_reply: u64,
+    /// Requests refused because a pending table was full.
+    pub table_full: u64,
+    /// Calls and lookups that expired.
+    pub expired: u64,
+    /// Everything else that was ignored (unsupported signals, control
+    /// messages a DP peer has no use for, frames on ignored connections).
+    pub ignored: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    /// No Identifier yet.
+    Unopened,
+    /// Frames go to our actor with this ractor pid.
+    Local(u64),
+    /// Frames go to our synthetic reply address with this counter.
+    Synthetic(i32),
+    /// NCMsgs for our node controller.
+    Node,
+    /// Dropped (logged once, when the Identifier arrived).
+    Ignored,
+}
+
+#[derive(Debug)]
+struct Inbound {
+    decoder: InboundConnection,
+    route: Route,
+}
+
+/// A Haskell → Rust call waiting for the actor's reply.
+#[derive(Debug)]
+struct InCall {
+    reply_to: ProcessId,
+    reply_fp: Fingerprint,
+    deadline: Instant,
+}
+
+/// A Rust → Haskell call waiting on a synthetic reply pid.
+#[derive(Debug)]
+struct OutCall {
+    to: u64,
+    tag: u64,
+    reply_fp: Fingerprint,
+    variant: String,
+    deadline: Instant,
+}
+
+#[derive(Debug)]
+struct PendingWhereIs {
+    /// `None` for our own probe.
+    request: Option<u64>,
+    label: String,
+    deadline: Instant,
+}
+
+/// The translator of one peer connection. See the module docs.
+#[derive(Debug)]
+pub struct Translator {
+    ctx: Arc<Context>,
+    peer: NodeId,
+    out: HashMap<(Identifier, Identifier), ConnKey>,
+    next_conn: ConnKey,
+    inbound: HashMap<u32, Inbound>,
+    in_calls: HashMap<u64, InCall>,
+    next_tag: u64,
+    out_calls: HashMap<i32, OutCall>,
+    where_is: HashMap<i32, PendingWhereIs>,
+    next_synthetic: i32,
+    learned: Learned,
+    counters: Counters,
+    actions: VecDeque<DpAction>,
+    to_session: VecDeque<NetworkMessage>,
+    events: VecDeque<Event>,
+}
+
+/// The first bytes of `b` in hex, for logs.
+pub(crate) fn hex_prefix(b: &[u8]) -> String {
+    const MAX: usize = 32;
+    let mut s = String::with_capacity(2 * MAX + 3);
+    for x in b.iter().take(MAX) {
+        let _ = write!(s, "{x:02x}");
+    }
+    if b.len() > MAX {
+        s.push('…');
+    }
+    s
+}
+
+fn node_msg(msg: node_message::Msg) -> NetworkMessage {
+    NetworkMessage {
+        message: Some(network_message::Message::Node(node::NodeMessage {
+            msg: Some(msg),
+        })),
+    }
+}
+
+fn control_msg(msg: control_message::Msg) -> NetworkMessage {
+    NetworkMessage {
+        message: Some(network_message::Message::Control(control::ControlMessage {
+            msg: Some(msg),
+        })),
+    }
+}
+
+impl Translator {
+    /// A translator for the connection to `peer`.
+    pub fn new(ctx: Arc<Context>, peer: NodeId) -> Self {
+        Self {
+            ctx,
+            peer,
+            out: HashMap::new(),
+            next_conn: 0,
+            inbound: HashMap::new(),
+            in_calls: HashMap::new(),
+            next_tag: 1,
+            out_calls: HashMap::new(),
+            where_is: HashMap::new(),
+            next_synthetic: FIRST_SYNTHETIC_COUNTER,
+            learned: Learned::default(),
+            counters: Counters::default(),
+            actions: VecDeque::new(),
+            to_session: VecDeque::new(),
+            events: VecDeque::new(),
+        }
+    }
+
+    /// The peer's NodeId.
+    pub fn peer(&self) -> &NodeId {
+        &self.peer
+    }
+
+    /// What was learned from the peer so far.
+    pub fn learned(&self) -> &Learned {
+        &self.learned
+    }
+
+    /// What was dropped so far.
+    pub fn counters(&self) -> Counters {
+        self.counters
+    }
+
+    /// The connection is up: let the session reach its ready state and
+    /// probe the peer's node controller once.
+    pub fn connected(&mut self, now: Instant) {
+        self.to_session
+            .push_back(control_msg(control_message::Msg::Ready(control::Ready {})));
+        let deadline = now + self.ctx.call_timeout;
+        if let Err(e) = self.send_where_is(None, PROBE_LABEL.to_owned(), deadline) {
+            tracing::warn!(peer = %self.peer, "could not probe the peer: {e}");
+        }
+    }
+
+    /// Next action for the driver.
+    pub fn poll_action(&mut self) -> Option<DpAction> {
+        self.actions.pop_front()
+    }
+
+    /// Next message for the session's reader.
+    pub fn poll_session(&mut self) -> Option<NetworkMessage> {
+        self.to_session.pop_front()
+    }
+
+    /// Next answer to one of `DpTcp`'s requests.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) has work to do.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let a = self.in_calls.values().map(|c| c.deadline);
+        let b = self.out_calls.values().map(|c| c.deadline);
+        let c = self.where_is.values().map(|w| w.deadline);
+        a.chain(b).chain(c).min()
+    }
+
+    /// Expire pending calls and lookups whose deadline passed.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let before = self.in_calls.len() + self.out_calls.len() + self.where_is.len();
+        self.in_calls.retain(|tag, c| {
+            let keep = c.deadline > now;
+            if !keep {
+                tracing::debug!(tag, reply_to = %c.reply_to, "Haskell→Rust call expired without a reply");
+            }
+            keep
+        });
+        self.out_calls.retain(|counter, c| {
+            let keep = c.deadline > now;
+            if !keep {
+                tracing::debug!(
+                    reply_counter = counter,
+                    to = c.to,
+                    tag = c.tag,
+                    variant = %c.variant,
+                    "Rust→Haskell call expired; a late reply will be dropped"
+                );
+            }
+            keep
+        });
+        let mut expired = Vec::new();
+        self.where_is.retain(|_, w| {
+            let keep = w.deadline > now;
+            if !keep {
+                expired.push((w.request, w.label.clone()));
+            }
+            keep
+        });
+        for (request, label) in expired {
+            tracing::debug!(label = %label, "WhereIs to {} expired", self.peer);
+            if let Some(request) = request {
+                self.events.push_back(Event::WhereIs {
+                    request,
+                    result: Err(format!("no WhereIsReply for {label:?} before the timeout")),
+                });
+            }
+        }
+        let after = self.in_calls.len() + self.out_calls.len() + self.where_is.len();
+        self.counters.expired += (before - after) as u64;
+    }
+
+    /// Ask the peer's node controller for the process registered as
+    /// `label`; the answer comes as [`Event::WhereIs`] with `request`.
+    pub fn whereis(&mut self, label: &str, request: u64, deadline: Instant) -> Result<(), String> {
+        self.send_where_is(Some(request), label.to_owned(), deadline)
+    }
+
+    /// Tell the session that the peer has process `pid` (a ractor remote
+    /// pid from [`remote_pid`]), to be registered under `name` if given.
+    pub fn announce(&mut self, pid: u64, name: Option<String>) {
+        self.to_session
+            .push_back(control_msg(control_message::Msg::Spawn(control::Spawn {
+                actors: vec![control::Actor { pid, name }],
+            })));
+    }
+
+    // ------------------------------------------------------------------
+    // Session → peer
+
+    /// A message the session wrote.
+    pub fn handle_session(&mut self, msg: NetworkMessage, now: Instant) {
+        match msg.message {
+            Some(network_message::Message::Node(n)) => match n.msg {
+                Some(node_message::Msg::Cast(c)) => self.session_cast(c),
+                Some(node_message::Msg::Call(c)) => self.session_call(c, now),
+                Some(node_message::Msg::Reply(r)) => self.session_reply(r),
+                None => self.ignore("empty node message from the session"),
+            },
+            Some(network_message::Message::Control(c)) => match c.msg {
+                Some(control_message::Msg::Terminate(t)) => {
+                    for pid in t.ids {
+                        self.close_from_local(pid);
+                    }
+                }
+                Some(other) => {
+                    tracing::trace!(
+                        "control message not sent to a DP peer: {}",
+                        control_kind(&other)
+                    );
+                    self.counters.ignored += 1;
+                }
+                None => self.ignore("empty control message from the session"),
+            },
+            Some(network_message::Message::Auth(_)) => {
+                self.ignore("authentication message; DP peers have no cookie handshake")
+            }
+            None => self.ignore("empty message from the session"),
+        }
+    }
+
+    fn ignore(&mut self, what: &str) {
+        tracing::debug!(peer = %self.peer, "dropped: {what}");
+        self.counters.ignored += 1;
+    }
+
+    fn haskell_pid(&self, pid: u64) -> ProcessId {
+        ProcessId {
+            node: self.peer.clone(),
+            local: remote_local_id(pid),
+        }
+    }
+
+    fn session_cast(&mut self, c: node::Cast) {
+        let Some(fp) = self.ctx.types.cast_fingerprint(&c.variant) else {
+            tracing::error!(
+                variant = %c.variant,
+                to = %self.haskell_pid(c.to),
+                "cast not sent: variant {:?} has no Haskell type in the TypeRegistry",
+                c.variant
+            );
+            self.counters.unknown_type += 1;
+            return;
+        };
+        if c.metadata.is_some() {
+            tracing::warn!(variant = %c.variant, "cast metadata has no DP equivalent and is not sent");
+        }
+        let mut frame = Vec::with_capacity(Fingerprint::LEN + c.what.len());
+        encode_frame(fp, &c.what, &mut frame);
+        let from = self.ctx.our_pid(NODE_SENDER_COUNTER);
+        let to = self.haskell_pid(c.to);
+        self.send_process(from, to, frame);
+    }
+
+    fn session_call(&mut self, c: node::Call, now: Instant) {
+        let target = self.haskell_pid(c.to);
+        let Some(types) = self.ctx.types.call_types(&c.variant) else {
+            tracing::error!(
+                variant = %c.variant,
+                to = %target,
+                "call not sent: variant {:?} has no Haskell types in the TypeRegistry; the caller will time out",
+                c.variant
+            );
+            self.counters.unknown_type += 1;
+            return;
+        };
+        let Some(counter) = self.alloc_synthetic() else {
+            tracing::error!(variant = %c.variant, to = %target, "call not sent: too many pending calls; the caller will time out");
+            self.counters.table_full += 1;
+            return;
+        };
+        if c.metadata.is_some() {
+            tracing::warn!(variant = %c.variant, "call metadata has no DP equivalent and is not sent");
+        }
+        let timeout = c
+            .timeout_ms
+            .map(Duration::from_millis)
+            .unwrap_or(self.ctx.call_timeout);
+        self.out_calls.insert(
+            counter,
+            OutCall {
+                to: c.to,
+                tag: c.tag,
+                reply_fp: types.reply,
+                variant: c.variant,
+                deadline: now + timeout,
+            },
+        );
+        let reply_pid = self.ctx.our_pid(counter);
+        let mut payload = Vec::with_capacity(64 + c.what.len());
+        reply_pid.encode(&mut payload);
+        payload.extend_from_slice(&c.what);
+        let mut frame = Vec::with_capacity(Fingerprint::LEN + payload.len());
+        encode_frame(types.request, &payload, &mut frame);
+        let from = self.ctx.our_pid(NODE_SENDER_COUNTER);
+        self.send_process(from, target, frame);
+    }
+
+    fn session_reply(&mut self, r: node::CallReply) {
+        let Some(call) = self.in_calls.remove(&r.tag) else {
+            tracing::debug!(
+                tag = r.tag,
+                from = r.to,
+                "reply for an unknown or expired Haskell call dropped"
+            );
+            self.counters.unmatched_reply += 1;
+            return;
+        };
+        let mut payload = Vec::with_capacity(8 + r.what.len());
+        payload.extend_from_slice(&(r.what.len() as u64).to_be_bytes());
+        payload.extend_from_slice(&r.what);
+        let mut frame = Vec::with_capacity(Fingerprint::LEN + payload.len());
+        encode_frame(call.reply_fp, &payload, &mut frame);
+        // The reply comes from the actor that answered, as it would in DP.
+        let from = self
+            .ctx
+            .our_pid(local_counter(r.to).unwrap_or(NODE_SENDER_COUNTER));
+        self.send_process(from, call.reply_to, frame);
+    }
+
+    fn close_from_local(&mut self, pid: u64) {
+        let Some(counter) = local_counter(pid) else {
+            return;
+        };
+        let from = Identifier::Process(self.ctx.our_pid(counter));
+        let keys: Vec<_> = self
+            .out
+            .keys()
+            .filter(|(f, _)| *f == from)
+            .cloned()
+            .collect();
+        for k in keys {
+            if let Some(conn) = self.out.remove(&k) {
+                self.actions.push_back(DpAction::Close { conn });
+            }
+        }
+    }
+
+    fn alloc_synthetic(&mut self) -> Option<i32> {
+        if self.out_calls.len() + self.where_is.len() >= self.ctx.max_pending {
+            return None;
+        }
+        loop {
+            let c = self.next_synthetic;
+            self.next_synthetic = if c == i32::MIN {
+                FIRST_SYNTHETIC_COUNTER
+            } else {
+                c - 1
+            };
+            if !self.out_calls.contains_key(&c) && !self.where_is.contains_key(&c) {
+                return Some(c);
+            }
+        }
+    }
+
+    fn send_where_is(
+        &mut self,
+        request: Option<u64>,
+        label: String,
+        deadline: Instant,
+    ) -> Result<(), String> {
+        let Some(counter) = self.alloc_synthetic() else {
+            self.counters.table_full += 1;
+            return Err("too many pending requests".into());
+        };
+        let sender = Identifier::Process(self.ctx.our_pid(counter));
+        self.where_is.insert(
+            counter,
+            PendingWhereIs {
+                request,
+                label: label.clone(),
+                deadline,
+            },
+        );
+        self.send_nc(NCMsg {
+            sender,
+            signal: ProcessSignal::WhereIs(label),
+        });
+        Ok(())
+    }
+
+    /// The connection `from → to`, opened on first use and kept, as DP does.
+    fn conn(&mut self, from: Identifier, to: Identifier) -> ConnKey {
+        if let Some(c) = self.out.get(&(from.clone(), to.clone())) {
+            return *c;
+        }
+        let conn = self.next_conn;
+        self.next_conn += 1;
+        let mut first = Vec::new();
+        to.encode(&mut first);
+        self.out.insert((from.clone(), to.clone()), conn);
+        self.actions.push_back(DpAction::Open { conn, from, to });
+        self.actions
+            .push_back(DpAction::Send { conn, frame: first });
+        conn
+    }
+
+    fn send_process(&mut self, from: ProcessId, to: ProcessId, frame: Vec<u8>) {
+        let conn = self.conn(Identifier::Process(from), Identifier::Process(to));
+        self.actions.push_back(DpAction::Send { conn, frame });
+    }
+
+    fn send_nc(&mut self, msg: NCMsg) {
+        let conn = self.conn(
+            Identifier::Node(self.ctx.node.clone()),
+            Identifier::Node(self.peer.clone()),
+        );
+        let mut frame = Vec::new();
+        msg.encode(&mut frame);
+        self.actions.push_back(DpAction::Send { conn, frame });
+    }
+
+    // ------------------------------------------------------------------
+    // Peer → session
+
+    /// The peer opened lightweight connection `lcid`.
+    pub fn handle_peer_opened(&mut self, lcid: u32) {
+        self.inbound.insert(
+            lcid,
+            Inbound {
+                decoder: InboundConnection::new(),
+                route: Route::Unopened,
+            },
+        );
+    }
+
+    /// The peer closed lightweight connection `lcid`.
+    pub fn handle_peer_closed(&mut self, lcid: u32) {
+        self.inbound.remove(&lcid);
+    }
+
+    /// One frame the peer sent on `lcid`.
+    pub fn handle_peer_frame(&mut self, lcid: u32, payload: Bytes, now: Instant) {
+        let limits = &self.ctx.limits;
+        let Some(ib) = self.inbound.get_mut(&lcid) else {
+            tracing::warn!(
+                lcid,
+                len = payload.len(),
+                "frame on a lightweight connection we do not know; dropped"
+            );
+            self.counters.ignored += 1;
+            return;
+        };
+        if ib.route == Route::Ignored {
+            tracing::debug!(
+                lcid,
+                len = payload.len(),
+                "frame on an ignored connection dropped"
+            );
+            self.counters.ignored += 1;
+            return;
+        }
+        let decoded = ib.decoder.decode(&payload, limits);
+        let route = ib.route;
+        match decoded {
+            Err(e) => {
+                tracing::warn!(
+                    lcid,
+                    peer = %self.peer,
+                    len = payload.len(),
+                    prefix = %hex_prefix(&payload),
+                    expected = match route { Route::Unopened => "Identifier", Route::Node => "NCMsg", _ => "message" },
+                    "undecodable frame dropped: {e}"
+                );
+                self.counters.undecodable += 1;
+                if route == Route::Unopened {
+                    self.set_route(lcid, Route::Ignored);
+                }
+            }
+            Ok(Frame::Open(id)) => {
+                let r = self.route_for(lcid, &id);
+                self.set_route(lcid, r);
+            }
+            Ok(Frame::Message(m)) => match route {
+                Route::Local(pid) => self.deliver_local(pid, m, now, "send"),
+                Route::Synthetic(c) => self.deliver_synthetic(c, m),
+                _ => self.ignore("message on a connection without a process target"),
+            },
+            Ok(Frame::Control(nc)) => self.handle_nc(nc, now),
+            Ok(Frame::Channel(_)) => self.ignore("typed-channel value"),
+        }
+    }
+
+    fn set_route(&mut self, lcid: u32, route: Route) {
+        if let Some(ib) = self.inbound.get_mut(&lcid) {
+            ib.route = route;
+        }
+    }
+
+    fn route_for(&mut self, lcid: u32, id: &Identifier) -> Route {
+        match id {
+            Identifier::Process(pid) => {
+                if pid.node != self.ctx.node {
+                    tracing::warn!(lcid, target = %pid, node = %pid.node, "connection for a process of another node ignored");
+                    self.counters.stale_or_foreign += 1;
+                    Route::Ignored
+                } else if pid.local.unique != self.ctx.incarnation {
+                    tracing::warn!(
+                        lcid,
+                        target = %pid,
+                        unique = pid.local.unique,
+                        ours = self.ctx.incarnation,
+                        "connection for a pid of an older incarnation of this node ignored; its messages are dropped"
+                    );
+                    self.counters.stale_or_foreign += 1;
+                    Route::Ignored
+                } else if pid.local.counter < 0 {
+                    Route::Synthetic(pid.local.counter)
+                } else {
+                    Route::Local(pid.local.counter as u64)
+                }
+            }
+            Identifier::Node(n) if *n == self.ctx.node => Route::Node,
+            Identifier::Node(n) => {
+                tracing::warn!(lcid, node = %n, "connection for another node's controller ignored");
+                self.counters.stale_or_foreign += 1;
+                Route::Ignored
+            }
+            Identifier::SendPort(sp) => {
+                tracing::warn!(lcid, port = ?sp, "typed channels are not supported; connection ignored");
+                self.counters.ignored += 1;
+                Route::Ignored
+            }
+        }
+    }
+
+    fn handle_nc(&mut self, nc: NCMsg, now: Instant) {
+        match nc.signal {
+            ProcessSignal::WhereIs(label) => self.answer_where_is(nc.sender, label),
+            ProcessSignal::NamedSend { label, message } => {
+                match self.ctx.directory.lookup_name(&label) {
+                    Some(pid) => self.deliver_local(pid, message, now, "nsend"),
+                    None => {
+                        tracing::debug!(label = %label, fingerprint = %message.fingerprint, "NamedSend to a name no exposed actor has; dropped");
+                        self.counters.no_such_target += 1;
+                    }
+                }
+            }
+            ProcessSignal::UnreliableSend { to, message } => {
+                if to.unique != self.ctx.incarnation {
+                    tracing::warn!(
+                        unique = to.unique,
+                        counter = to.counter,
+                        ours = self.ctx.incarnation,
+                        "UnreliableSend to a pid of an older incarnation dropped"
+                    );
+                    self.counters.stale_or_foreign += 1;
+                } else if to.counter < 0 {
+                    self.deliver_synthetic(to.counter, message);
+                } else {
+                    self.deliver_local(to.counter as u64, message, now, "usend");
+                }
+            }
+            // Links, monitors, exits, kills, spawns, registrations and info
+            // requests come in a later task.
+            other => {
+                tracing::debug!(signal = other.name(), sender = ?nc.sender, "NC signal not handled yet; ignored");
+                self.counters.ignored += 1;
+            }
+        }
+    }
+
+    fn answer_where_is(&mut self, sender: Identifier, label: String) {
+        let Identifier::Process(requester) = sender else {
+            tracing::warn!(label = %label, sender = ?sender, "WhereIs from a non-process sender cannot be answered; dropped");
+            self.counters.ignored += 1;
+            return;
+        };
+        if requester.node != self.peer {
+            tracing::warn!(label = %label, requester = %requester, "WhereIs from a process of a third node cannot be answered on this connection; dropped");
+            self.counters.stale_or_foreign += 1;
+            return;
+        }
+        let pid = self
+            .ctx
+            .directory
+            .lookup_name(&label)
+            .and_then(local_counter)
+            .map(|c| self.ctx.our_pid(c));
+        tracing::debug!(label = %label, answer = ?pid, requester = %requester, "answering WhereIs");
+        let fp = self
+            .learned
+            .where_is_reply
+            .unwrap_or_else(|| self.ctx.build.where_is_reply().fingerprint());
+        let mut payload = Vec::new();
+        WhereIsReply { label, pid }.encode(&mut payload);
+        self.send_nc(NCMsg {
+            sender: Identifier::Node(self.ctx.node.clone()),
+            signal: ProcessSignal::UnreliableSend {
+                to: requester.local,
+                message: Message::new(fp, payload),
+            },
+        });
+    }
+
+    /// A message for our actor `pid`; `how` names the DP primitive for logs.
+    fn deliver_local(&mut self, pid: u64, m: Message, now: Instant, how: &'static str) {
+        let fp = m.fingerprint;
+        if !self.ctx.directory.is_remotable(pid) {
+            tracing::warn!(target_pid = pid, fingerprint = %fp, how, "message for no live remotable actor dropped");
+            self.counters.no_such_target += 1;
+            return;
+        }
+        let Some(meaning) = self.ctx.types.incoming(&fp).cloned() else {
+            tracing::warn!(
+                target_pid = pid,
+                fingerprint = %fp,
+                len = m.payload_len(),
+                how,
+                "message with a fingerprint not in the TypeRegistry dropped"
+            );
+            self.counters.unknown_type += 1;
+            return;
+        };
+        let payload = m.payload();
+        match meaning {
+            Incoming::Cast(variant) => {
+                self.to_session
+                    .push_back(node_msg(node_message::Msg::Cast(node::Cast {
+                        to: pid,
+                        what: payload.to_vec(),
+                        variant,
+                        metadata: None,
+                    })));
+            }
+            Incoming::Call { variant, reply } => {
+                let limits = &self.ctx.limits;
+                let mut r = Reader::shared(&payload, limits);
+                let reply_to = match ProcessId::decode(&mut r) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        tracing::warn!(target_pid = pid, variant = %variant, prefix = %hex_prefix(&payload), "call request without a valid reply ProcessId dropped: {e}");
+                        self.counters.undecodable += 1;
+                        return;
+                    }
+                };
+                let what = r.take_rest();
+                if reply_to.node != self.peer {
+                    tracing::warn!(target_pid = pid, variant = %variant, reply_to = %reply_to, "call whose reply address is on a third node dropped (only the calling peer is reachable on this connection)");
+                    self.counters.stale_or_foreign += 1;
+                    return;
+                }
+                if self.in_calls.len() >= self.ctx.max_pending {
+                    tracing::warn!(target_pid = pid, variant = %variant, reply_to = %reply_to, "call dropped: too many pending Haskell calls");
+                    self.counters.table_full += 1;
+                    return;
+                }
+                let tag = self.next_tag;
+                self.next_tag += 1;
+                self.in_calls.insert(
+                    tag,
+                    InCall {
+                        reply_to,
+                        reply_fp: reply,
+                        deadline: now + self.ctx.call_timeout,
+                    },
+                );
+                self.to_session
+                    .push_back(node_msg(node_message::Msg::Call(node::Call {
+                        to: pid,
+                        what: what.to_vec(),
+                        tag,
+                        timeout_ms: None,
+                        variant,
+                        metadata: None,
+                    })));
+            }
+        }
+    }
+
+    /// A message for one of our synthetic reply addresses.
+    fn deliver_synthetic(&mut self, counter: i32, m: Message) {
+        if self.where_is.contains_key(&counter) {
+            self.where_is_answered(counter, m);
+            return;
+        }
+        let Some(call) = self.out_calls.get(&counter) else {
+            tracing::debug!(reply_counter = counter, fingerprint = %m.fingerprint, "message for an expired or unknown reply address dropped");
+            self.counters.unmatched_reply += 1;
+            return;
+        };
+        if m.fingerprint != call.reply_fp {
+            tracing::warn!(
+                reply_counter = counter,
+                fingerprint = %m.fingerprint,
+                expected = %call.reply_fp,
+                variant = %call.variant,
+                "reply of the wrong type dropped; still waiting"
+            );
+            self.counters.unmatched_reply += 1;
+            return;
+        }
+        let payload = m.payload();
+        let what = match payload.get(..8) {
+            Some(len)
+                if u64::from_be_bytes(len.try_into().unwrap_or([0xff; 8]))
+                    == (payload.len() - 8) as u64 =>
+            {
+                payload.slice(8..)
+            }
+            _ => {
+                tracing::warn!(reply_counter = counter, variant = %call.variant, prefix = %hex_prefix(&payload), "reply whose ByteString length does not match its size dropped");
+                self.counters.undecodable += 1;
+                return;
+            }
+        };
+        let call = self.out_calls.remove(&counter).expect("checked above");
+        self.to_session
+            .push_back(node_msg(node_message::Msg::Reply(node::CallReply {
+                to: call.to,
+                tag: call.tag,
+                what: what.to_vec(),
+            })));
+    }
+
+    fn where_is_answered(&mut self, counter: i32, m: Message) {
+        let pending = self.where_is.remove(&counter).expect("checked by caller");
+        let result = match decode_exact_shared::<WhereIsReply>(&m.payload(), &self.ctx.limits) {
+            Ok(reply) => {
+                if self.learned.where_is_reply != Some(m.fingerprint) {
+                    tracing::debug!(peer = %self.peer, fingerprint = %m.fingerprint, "learned the peer's WhereIsReply fingerprint");
+                    self.learned.where_is_reply = Some(m.fingerprint);
+                }
+                if reply.label != pending.label {
+                    tracing::debug!(asked = %pending.label, answered = %reply.label, "WhereIsReply label differs from the question");
+                }
+                Ok(reply.pid)
+            }
+            Err(e) => {
+                tracing::warn!(label = %pending.label, fingerprint = %m.fingerprint, prefix = %hex_prefix(&m.payload()), "undecodable WhereIsReply: {e}");
+                self.counters.undecodable += 1;
+                Err(format!("undecodable WhereIsReply: {e}"))
+            }
+        };
+        if let Some(request) = pending.request {
+            self.events.push_back(Event::WhereIs { request, result });
+        }
+    }
+}
+
+fn control_kind(m: &control_message::Msg) -> &'static str {
+    match m {
+        control_message::Msg::Ping(_) => "Ping",
+        control_message::Msg::Pong(_) => "Pong",
+        control_message::Msg::Spawn(_) => "Spawn",
+        control_message::Msg::Terminate(_) => "Terminate",
+        control_message::Msg::PgJoin(_) => "PgJoin",
+        control_message::Msg::PgLeave(_) => "PgLeave",
+        control_message::Msg::EnumerateNodeSessions(_) => "EnumerateNodeSessions",
+        control_message::Msg::NodeSessions(_) => "NodeSessions",
+        control_message::Msg::Ready(_) => "Ready",
+    }
+}
+
+/// The ractor remote pid of a Haskell process (re-exported for drivers).
+pub fn ractor_pid_of(pid: &ProcessId) -> u64 {
+    remote_pid(pid.local)
+}
+
+#[cfg(test)]
+mod tests;

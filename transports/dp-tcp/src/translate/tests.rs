@@ -1,0 +1,925 @@
+//! Deterministic tests of every translation rule.
+
+use std::collections::{HashMap, HashSet};
+
+use dp_wire::binary::Encode;
+use dp_wire::dp::MonitorRef;
+
+use super::*;
+use crate::registry::haskell_type_fingerprint;
+
+const US: &str = "127.0.0.1:9000:0";
+const PEER: &str = "127.0.0.1:9001:0";
+const INC: i32 = 0x1234_5678;
+const PEER_UNIQUE: i32 = -77;
+
+#[derive(Debug, Default)]
+struct FakeDirectory {
+    names: HashMap<String, u64>,
+    remotable: HashSet<u64>,
+}
+
+impl LocalDirectory for FakeDirectory {
+    fn lookup_name(&self, name: &str) -> Option<u64> {
+        self.names
+            .get(name)
+            .copied()
+            .filter(|p| self.remotable.contains(p))
+    }
+    fn is_remotable(&self, pid: u64) -> bool {
+        self.remotable.contains(&pid)
+    }
+}
+
+fn fp(name: &str) -> Fingerprint {
+    haskell_type_fingerprint("main", "Kaisui.Greeter", name)
+}
+
+fn types() -> TypeRegistry {
+    TypeRegistry::new()
+        .module("main", "Kaisui.Greeter")
+        .cast("Hello", "Hello")
+        .call("Ask", "Ask", "AskReply")
+}
+
+fn ctx_with(node: &str, incarnation: i32, dir: FakeDirectory) -> Arc<Context> {
+    Arc::new(Context {
+        node: NodeId::new(node),
+        incarnation,
+        types: types(),
+        build: Build::default(),
+        limits: Limits::default(),
+        call_timeout: Duration::from_secs(30),
+        max_pending: 4,
+        directory: Arc::new(dir),
+    })
+}
+
+fn default_dir() -> FakeDirectory {
+    FakeDirectory {
+        names: HashMap::from([("greeter".to_owned(), 5), ("hidden".to_owned(), 6)]),
+        remotable: HashSet::from([5]),
+    }
+}
+
+fn translator() -> Translator {
+    Translator::new(ctx_with(US, INC, default_dir()), NodeId::new(PEER))
+}
+
+fn ours(counter: i32) -> ProcessId {
+    ProcessId {
+        node: NodeId::new(US),
+        local: LocalProcessId {
+            unique: INC,
+            counter,
+        },
+    }
+}
+
+fn theirs(counter: i32) -> ProcessId {
+    ProcessId {
+        node: NodeId::new(PEER),
+        local: LocalProcessId {
+            unique: PEER_UNIQUE,
+            counter,
+        },
+    }
+}
+
+fn enc<T: Encode>(v: &T) -> Vec<u8> {
+    let mut out = Vec::new();
+    v.encode(&mut out);
+    out
+}
+
+fn msg_frame(fp: Fingerprint, payload: &[u8]) -> Bytes {
+    let mut out = Vec::new();
+    encode_frame(fp, payload, &mut out);
+    Bytes::from(out)
+}
+
+fn actions(t: &mut Translator) -> Vec<DpAction> {
+    std::iter::from_fn(|| t.poll_action()).collect()
+}
+
+fn session(t: &mut Translator) -> Vec<NetworkMessage> {
+    std::iter::from_fn(|| t.poll_session()).collect()
+}
+
+fn events(t: &mut Translator) -> Vec<Event> {
+    std::iter::from_fn(|| t.poll_event()).collect()
+}
+
+/// The peer opens `lcid` towards `id`.
+fn open(t: &mut Translator, lcid: u32, id: Identifier, now: Instant) {
+    t.handle_peer_opened(lcid);
+    t.handle_peer_frame(lcid, Bytes::from(enc(&id)), now);
+}
+
+fn ncmsg(sender: Identifier, signal: ProcessSignal) -> Bytes {
+    Bytes::from(enc(&NCMsg { sender, signal }))
+}
+
+fn cast(to: u64, what: &[u8], variant: &str) -> NetworkMessage {
+    node_msg(node_message::Msg::Cast(node::Cast {
+        to,
+        what: what.to_vec(),
+        variant: variant.into(),
+        metadata: None,
+    }))
+}
+
+fn call(to: u64, tag: u64, what: &[u8], variant: &str, timeout_ms: Option<u64>) -> NetworkMessage {
+    node_msg(node_message::Msg::Call(node::Call {
+        to,
+        what: what.to_vec(),
+        tag,
+        timeout_ms,
+        variant: variant.into(),
+        metadata: None,
+    }))
+}
+
+fn ractor_packed(field: &[u8]) -> Vec<u8> {
+    let mut v = (field.len() as u64).to_be_bytes().to_vec();
+    v.extend_from_slice(field);
+    v
+}
+
+/// Sends of process messages among `acts`, as (connection target, frame).
+fn sent_frames(acts: &[DpAction]) -> Vec<Vec<u8>> {
+    acts.iter()
+        .filter_map(|a| match a {
+            DpAction::Send { frame, .. } => Some(frame.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn connected_yields_ready_then_probes_the_peer_nc() {
+    let mut t = translator();
+    let now = Instant::now();
+    t.connected(now);
+    assert_eq!(
+        session(&mut t),
+        vec![control_msg(control_message::Msg::Ready(control::Ready {}))]
+    );
+    let acts = actions(&mut t);
+    assert_eq!(
+        acts,
+        vec![
+            DpAction::Open {
+                conn: 0,
+                from: Identifier::Node(NodeId::new(US)),
+                to: Identifier::Node(NodeId::new(PEER)),
+            },
+            DpAction::Send {
+                conn: 0,
+                frame: enc(&Identifier::Node(NodeId::new(PEER))),
+            },
+            DpAction::Send {
+                conn: 0,
+                frame: enc(&NCMsg {
+                    sender: Identifier::Process(ours(FIRST_SYNTHETIC_COUNTER)),
+                    signal: ProcessSignal::WhereIs(PROBE_LABEL.into()),
+                }),
+            },
+        ]
+    );
+}
+
+#[test]
+fn probe_reply_teaches_the_peer_where_is_reply_fingerprint() {
+    let mut t = translator();
+    let now = Instant::now();
+    t.connected(now);
+    actions(&mut t);
+    session(&mut t);
+    // A peer built with another distributed-process hash.
+    let their_fp = Fingerprint::new(1, 2);
+    open(&mut t, 1024, Identifier::Node(NodeId::new(US)), now);
+    let reply = WhereIsReply {
+        label: PROBE_LABEL.into(),
+        pid: None,
+    };
+    t.handle_peer_frame(
+        1024,
+        ncmsg(
+            Identifier::Node(NodeId::new(PEER)),
+            ProcessSignal::UnreliableSend {
+                to: ours(FIRST_SYNTHETIC_COUNTER).local,
+                message: Message::new(their_fp, enc(&reply)),
+            },
+        ),
+        now,
+    );
+    assert_eq!(t.learned().where_is_reply, Some(their_fp));
+    // The probe is ours: no event.
+    assert!(events(&mut t).is_empty());
+
+    // Later answers to the peer use the learned fingerprint.
+    t.handle_peer_frame(
+        1024,
+        ncmsg(
+            Identifier::Process(theirs(8)),
+            ProcessSignal::WhereIs("greeter".into()),
+        ),
+        now,
+    );
+    let frames = sent_frames(&actions(&mut t));
+    let expected = NCMsg {
+        sender: Identifier::Node(NodeId::new(US)),
+        signal: ProcessSignal::UnreliableSend {
+            to: theirs(8).local,
+            message: Message::new(
+                their_fp,
+                enc(&WhereIsReply {
+                    label: "greeter".into(),
+                    pid: Some(ours(5)),
+                }),
+            ),
+        },
+    };
+    assert_eq!(frames, vec![enc(&expected)]);
+}
+
+fn hexb(s: &str) -> Bytes {
+    let s: String = s.split_whitespace().collect();
+    Bytes::from(
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect::<Vec<_>>(),
+    )
+}
+
+#[test]
+fn where_is_answers_are_byte_identical_to_capture_03() {
+    // We play node B (127.0.0.1:10502:0, lpidUnique 0x44f586af) with
+    // "echo" at counter 8; A asks for "echo" and "nosuch".
+    let dir = FakeDirectory {
+        names: HashMap::from([("echo".to_owned(), 8)]),
+        remotable: HashSet::from([8]),
+    };
+    let ctx = ctx_with("127.0.0.1:10502:0", 0x44f5_86af, dir);
+    let mut t = Translator::new(ctx, NodeId::new("127.0.0.1:10501:0"));
+    let now = Instant::now();
+    t.handle_peer_opened(1024);
+    t.handle_peer_frame(
+        1024,
+        hexb("0100000000000000113132372e302e302e313a31303530323a30"),
+        now,
+    );
+    t.handle_peer_frame(
+        1024,
+        hexb("0000000000000000113132372e302e302e313a31303530313a309983e389000000080600000000000000046563686f"),
+        now,
+    );
+    t.handle_peer_frame(
+        1024,
+        hexb("0000000000000000113132372e302e302e313a31303530313a309983e389000000080600000000000000066e6f73756368"),
+        now,
+    );
+    let acts = actions(&mut t);
+    assert!(
+        matches!(&acts[0], DpAction::Open { from: Identifier::Node(_), to: Identifier::Node(n), .. } if n.as_str() == Some("127.0.0.1:10501:0"))
+    );
+    let frames = sent_frames(&acts);
+    assert_eq!(frames.len(), 3);
+    // Capture lines 0.000442, 0.000469 and 0.000622 without the 8-byte
+    // lcid/length header.
+    assert_eq!(
+        frames[0],
+        hexb("0100000000000000113132372e302e302e313a31303530313a30")
+    );
+    assert_eq!(
+        frames[1],
+        hexb(
+            "0100000000000000113132372e302e302e313a31303530323a300d9983e38900000008\
+             000000000000000200000000000000101de27da8e7d9f0672ff25e3e547b0acd\
+             000000000000002e00000000000000046563686f0100000000000000113132372e302e302e313a31303530323a3044f586af00000008"
+        )
+    );
+    assert_eq!(
+        frames[2],
+        hexb(
+            "0100000000000000113132372e302e302e313a31303530323a300d9983e38900000008\
+             000000000000000200000000000000101de27da8e7d9f0672ff25e3e547b0acd\
+             000000000000000f00000000000000066e6f7375636800"
+        )
+    );
+}
+
+#[test]
+fn where_is_for_a_non_remotable_actor_answers_nothing() {
+    let mut t = translator();
+    let now = Instant::now();
+    open(&mut t, 1024, Identifier::Node(NodeId::new(US)), now);
+    t.handle_peer_frame(
+        1024,
+        ncmsg(
+            Identifier::Process(theirs(8)),
+            ProcessSignal::WhereIs("hidden".into()),
+        ),
+        now,
+    );
+    let frames = sent_frames(&actions(&mut t));
+    let reply = enc(&WhereIsReply {
+        label: "hidden".into(),
+        pid: None,
+    });
+    assert!(frames.last().unwrap().ends_with(&reply));
+}
+
+#[test]
+fn where_is_from_a_node_sender_or_third_node_is_not_answered() {
+    let mut t = translator();
+    let now = Instant::now();
+    open(&mut t, 1024, Identifier::Node(NodeId::new(US)), now);
+    t.handle_peer_frame(
+        1024,
+        ncmsg(
+            Identifier::Node(NodeId::new(PEER)),
+            ProcessSignal::WhereIs("greeter".into()),
+        ),
+        now,
+    );
+    let mut third = theirs(8);
+    third.node = NodeId::new("10.0.0.1:1:0");
+    t.handle_peer_frame(
+        1024,
+        ncmsg(
+            Identifier::Process(third),
+            ProcessSignal::WhereIs("greeter".into()),
+        ),
+        now,
+    );
+    assert!(actions(&mut t).is_empty());
+}
+
+#[test]
+fn rust_cast_becomes_a_fingerprinted_message_from_the_node_sender() {
+    let mut t = translator();
+    let target = remote_pid(theirs(8).local);
+    let what = ractor_packed(b"proto-bytes");
+    t.handle_session(cast(target, &what, "Hello"), Instant::now());
+    t.handle_session(cast(target, &what, "Hello"), Instant::now());
+    let acts = actions(&mut t);
+    assert_eq!(
+        acts[0],
+        DpAction::Open {
+            conn: 0,
+            from: Identifier::Process(ours(NODE_SENDER_COUNTER)),
+            to: Identifier::Process(theirs(8)),
+        }
+    );
+    let frames = sent_frames(&acts);
+    // One connection, reused: Identifier, then two messages.
+    assert_eq!(frames.len(), 3);
+    assert_eq!(frames[0], enc(&Identifier::Process(theirs(8))));
+    assert_eq!(frames[1], msg_frame(fp("Hello"), &what).to_vec());
+    assert_eq!(frames[1], frames[2]);
+    assert!(
+        acts.iter()
+            .filter(|a| matches!(a, DpAction::Open { .. }))
+            .count()
+            == 1
+    );
+}
+
+#[test]
+fn rust_cast_of_an_unregistered_variant_is_not_sent() {
+    let mut t = translator();
+    t.handle_session(
+        cast(remote_pid(theirs(8).local), b"x", "Nope"),
+        Instant::now(),
+    );
+    assert!(actions(&mut t).is_empty());
+    assert_eq!(t.counters().unknown_type, 1);
+}
+
+#[test]
+fn rust_call_carries_a_synthetic_reply_pid_and_the_reply_comes_back() {
+    let mut t = translator();
+    let now = Instant::now();
+    let target = remote_pid(theirs(8).local);
+    let what = ractor_packed(b"question");
+    t.handle_session(call(target, 42, &what, "Ask", Some(1000)), now);
+    let frames = sent_frames(&actions(&mut t));
+    let reply_pid = ours(FIRST_SYNTHETIC_COUNTER);
+    let mut payload = enc(&reply_pid);
+    payload.extend_from_slice(&what);
+    assert_eq!(frames[1], msg_frame(fp("Ask"), &payload).to_vec());
+    assert_eq!(t.poll_timeout(), Some(now + Duration::from_millis(1000)));
+
+    // Haskell: send replyTo (AskReply "answer").
+    open(&mut t, 1030, Identifier::Process(reply_pid), now);
+    t.handle_peer_frame(
+        1030,
+        msg_frame(fp("AskReply"), &ractor_packed(b"answer")),
+        now,
+    );
+    assert_eq!(
+        session(&mut t),
+        vec![node_msg(node_message::Msg::Reply(node::CallReply {
+            to: target,
+            tag: 42,
+            what: b"answer".to_vec(),
+        }))]
+    );
+    assert_eq!(t.poll_timeout(), None);
+}
+
+#[test]
+fn rust_call_reply_of_the_wrong_type_or_length_is_dropped_and_the_call_still_waits() {
+    let mut t = translator();
+    let now = Instant::now();
+    let target = remote_pid(theirs(8).local);
+    t.handle_session(call(target, 1, &ractor_packed(b"q"), "Ask", None), now);
+    actions(&mut t);
+    let reply_pid = ours(FIRST_SYNTHETIC_COUNTER);
+    open(&mut t, 1024, Identifier::Process(reply_pid), now);
+    t.handle_peer_frame(1024, msg_frame(fp("Hello"), &ractor_packed(b"a")), now);
+    let mut bad_len = ractor_packed(b"abc");
+    bad_len.pop();
+    t.handle_peer_frame(1024, msg_frame(fp("AskReply"), &bad_len), now);
+    t.handle_peer_frame(1024, msg_frame(fp("AskReply"), &[1, 2]), now);
+    assert!(session(&mut t).is_empty());
+    assert_eq!(t.counters().unmatched_reply, 1);
+    assert_eq!(t.counters().undecodable, 2);
+    t.handle_peer_frame(1024, msg_frame(fp("AskReply"), &ractor_packed(b"")), now);
+    assert_eq!(session(&mut t).len(), 1);
+}
+
+#[test]
+fn rust_call_without_timeout_uses_the_default_and_expires() {
+    let mut t = translator();
+    let now = Instant::now();
+    let target = remote_pid(theirs(8).local);
+    t.handle_session(call(target, 9, &ractor_packed(b"q"), "Ask", None), now);
+    actions(&mut t);
+    let deadline = now + Duration::from_secs(30);
+    assert_eq!(t.poll_timeout(), Some(deadline));
+    t.handle_timeout(deadline);
+    assert_eq!(t.counters().expired, 1);
+    assert_eq!(t.poll_timeout(), None);
+    // The late reply is dropped.
+    open(
+        &mut t,
+        1024,
+        Identifier::Process(ours(FIRST_SYNTHETIC_COUNTER)),
+        now,
+    );
+    t.handle_peer_frame(
+        1024,
+        msg_frame(fp("AskReply"), &ractor_packed(b"late")),
+        deadline,
+    );
+    assert!(session(&mut t).is_empty());
+    assert_eq!(t.counters().unmatched_reply, 1);
+}
+
+#[test]
+fn rust_call_of_an_unregistered_variant_or_over_the_table_bound_is_not_sent() {
+    let mut t = translator();
+    let now = Instant::now();
+    let target = remote_pid(theirs(8).local);
+    t.handle_session(call(target, 1, b"", "Nope", None), now);
+    assert!(actions(&mut t).is_empty());
+    assert_eq!(t.counters().unknown_type, 1);
+    for tag in 0..4 {
+        t.handle_session(call(target, tag, b"", "Ask", None), now);
+    }
+    actions(&mut t);
+    t.handle_session(call(target, 99, b"", "Ask", None), now);
+    assert!(actions(&mut t).is_empty());
+    assert_eq!(t.counters().table_full, 1);
+}
+
+#[test]
+fn synthetic_counters_are_unique_while_pending() {
+    let mut t = translator();
+    let now = Instant::now();
+    let target = remote_pid(theirs(8).local);
+    t.handle_session(call(target, 1, b"", "Ask", None), now);
+    t.handle_session(call(target, 2, b"", "Ask", None), now);
+    let frames = sent_frames(&actions(&mut t));
+    let a = &frames[1][16..16 + enc(&ours(0)).len()];
+    let b = &frames[2][16..16 + enc(&ours(0)).len()];
+    assert_eq!(a, enc(&ours(-2)).as_slice());
+    assert_eq!(b, enc(&ours(-3)).as_slice());
+}
+
+#[test]
+fn haskell_send_to_a_rust_actor_becomes_a_cast() {
+    let mut t = translator();
+    let now = Instant::now();
+    open(&mut t, 1024, Identifier::Process(ours(5)), now);
+    let what = ractor_packed(b"hi");
+    t.handle_peer_frame(1024, msg_frame(fp("Hello"), &what), now);
+    assert_eq!(session(&mut t), vec![cast(5, &what, "Hello")]);
+}
+
+#[test]
+fn unknown_fingerprint_wrong_incarnation_and_dead_target_are_dropped() {
+    let mut t = translator();
+    let now = Instant::now();
+    open(&mut t, 1024, Identifier::Process(ours(5)), now);
+    t.handle_peer_frame(1024, msg_frame(Fingerprint::new(7, 7), b"zz"), now);
+    assert_eq!(t.counters().unknown_type, 1);
+
+    let mut stale = ours(5);
+    stale.local.unique = INC ^ 1;
+    open(&mut t, 1025, Identifier::Process(stale), now);
+    t.handle_peer_frame(1025, msg_frame(fp("Hello"), &ractor_packed(b"x")), now);
+    assert_eq!(t.counters().stale_or_foreign, 1);
+
+    open(&mut t, 1026, Identifier::Process(ours(99)), now);
+    t.handle_peer_frame(1026, msg_frame(fp("Hello"), &ractor_packed(b"x")), now);
+    assert_eq!(t.counters().no_such_target, 1);
+
+    let mut foreign = ours(5);
+    foreign.node = NodeId::new("127.0.0.1:1:0");
+    open(&mut t, 1027, Identifier::Process(foreign), now);
+    assert_eq!(t.counters().stale_or_foreign, 2);
+
+    assert!(session(&mut t).is_empty());
+    assert!(actions(&mut t).is_empty());
+
+    // The good connection still works.
+    t.handle_peer_frame(1024, msg_frame(fp("Hello"), &ractor_packed(b"ok")), now);
+    assert_eq!(session(&mut t).len(), 1);
+}
+
+#[test]
+fn haskell_call_to_a_rust_actor_round_trips() {
+    let mut t = translator();
+    let now = Instant::now();
+    open(&mut t, 1024, Identifier::Process(ours(5)), now);
+    let what = ractor_packed(b"req");
+    let mut payload = enc(&theirs(8));
+    payload.extend_from_slice(&what);
+    t.handle_peer_frame(1024, msg_frame(fp("Ask"), &payload), now);
+    assert_eq!(session(&mut t), vec![call(5, 1, &what, "Ask", None)]);
+
+    t.handle_session(
+        node_msg(node_message::Msg::Reply(node::CallReply {
+            to: 5,
+            tag: 1,
+            what: b"resp".to_vec(),
+        })),
+        now,
+    );
+    let acts = actions(&mut t);
+    assert_eq!(
+        acts[0],
+        DpAction::Open {
+            conn: 0,
+            from: Identifier::Process(ours(5)),
+            to: Identifier::Process(theirs(8)),
+        }
+    );
+    assert_eq!(
+        sent_frames(&acts)[1],
+        msg_frame(fp("AskReply"), &ractor_packed(b"resp")).to_vec()
+    );
+    // A second reply with the same tag has nothing to answer.
+    t.handle_session(
+        node_msg(node_message::Msg::Reply(node::CallReply {
+            to: 5,
+            tag: 1,
+            what: b"again".to_vec(),
+        })),
+        now,
+    );
+    assert!(actions(&mut t).is_empty());
+    assert_eq!(t.counters().unmatched_reply, 1);
+}
+
+#[test]
+fn haskell_call_expires_and_bad_reply_addresses_are_dropped() {
+    let mut t = translator();
+    let now = Instant::now();
+    open(&mut t, 1024, Identifier::Process(ours(5)), now);
+    // No ProcessId in front.
+    t.handle_peer_frame(1024, msg_frame(fp("Ask"), &[0xff; 4]), now);
+    assert_eq!(t.counters().undecodable, 1);
+    // Reply address on a third node.
+    let mut third = theirs(8);
+    third.node = NodeId::new("10.1.1.1:1:0");
+    let mut payload = enc(&third);
+    payload.extend_from_slice(&ractor_packed(b"q"));
+    t.handle_peer_frame(1024, msg_frame(fp("Ask"), &payload), now);
+    assert_eq!(t.counters().stale_or_foreign, 1);
+    assert!(session(&mut t).is_empty());
+
+    let mut payload = enc(&theirs(8));
+    payload.extend_from_slice(&ractor_packed(b"q"));
+    t.handle_peer_frame(1024, msg_frame(fp("Ask"), &payload), now);
+    assert_eq!(session(&mut t).len(), 1);
+    let deadline = t.poll_timeout().unwrap();
+    assert_eq!(deadline, now + Duration::from_secs(30));
+    t.handle_timeout(deadline);
+    t.handle_session(
+        node_msg(node_message::Msg::Reply(node::CallReply {
+            to: 5,
+            tag: 1,
+            what: vec![],
+        })),
+        now,
+    );
+    assert!(actions(&mut t).is_empty());
+    assert_eq!(t.counters().expired, 1);
+}
+
+#[test]
+fn named_send_and_usend_reach_rust_actors() {
+    let mut t = translator();
+    let now = Instant::now();
+    open(&mut t, 1024, Identifier::Node(NodeId::new(US)), now);
+    let what = ractor_packed(b"n");
+    let m = Message::new(fp("Hello"), what.clone());
+    t.handle_peer_frame(
+        1024,
+        ncmsg(
+            Identifier::Process(theirs(8)),
+            ProcessSignal::NamedSend {
+                label: "greeter".into(),
+                message: m.clone(),
+            },
+        ),
+        now,
+    );
+    t.handle_peer_frame(
+        1024,
+        ncmsg(
+            Identifier::Process(theirs(8)),
+            ProcessSignal::NamedSend {
+                label: "nobody".into(),
+                message: m.clone(),
+            },
+        ),
+        now,
+    );
+    t.handle_peer_frame(
+        1024,
+        ncmsg(
+            Identifier::Node(NodeId::new(PEER)),
+            ProcessSignal::UnreliableSend {
+                to: ours(5).local,
+                message: m.clone(),
+            },
+        ),
+        now,
+    );
+    let mut stale = ours(5).local;
+    stale.unique += 1;
+    t.handle_peer_frame(
+        1024,
+        ncmsg(
+            Identifier::Node(NodeId::new(PEER)),
+            ProcessSignal::UnreliableSend {
+                to: stale,
+                message: m,
+            },
+        ),
+        now,
+    );
+    assert_eq!(
+        session(&mut t),
+        vec![cast(5, &what, "Hello"), cast(5, &what, "Hello")]
+    );
+    assert_eq!(t.counters().no_such_target, 1);
+    assert_eq!(t.counters().stale_or_foreign, 1);
+}
+
+#[test]
+fn other_nc_signals_are_ignored() {
+    let mut t = translator();
+    let now = Instant::now();
+    open(&mut t, 1024, Identifier::Node(NodeId::new(US)), now);
+    t.handle_peer_frame(
+        1024,
+        ncmsg(
+            Identifier::Process(theirs(8)),
+            ProcessSignal::Monitor(MonitorRef {
+                ident: Identifier::Process(ours(5)),
+                counter: 1,
+            }),
+        ),
+        now,
+    );
+    t.handle_peer_frame(
+        1024,
+        ncmsg(
+            Identifier::Process(theirs(8)),
+            ProcessSignal::Link(Identifier::Process(ours(5))),
+        ),
+        now,
+    );
+    assert!(session(&mut t).is_empty());
+    assert!(actions(&mut t).is_empty());
+    assert_eq!(t.counters().ignored, 2);
+}
+
+#[test]
+fn malformed_frames_are_dropped_and_the_connection_keeps_working() {
+    let mut t = translator();
+    let now = Instant::now();
+    open(&mut t, 1024, Identifier::Node(NodeId::new(US)), now);
+    // A WhereIs with a truncated label, then a bad signal tag.
+    let mut bad = enc(&NCMsg {
+        sender: Identifier::Process(theirs(8)),
+        signal: ProcessSignal::WhereIs("greeter".into()),
+    });
+    bad.truncate(bad.len() - 3);
+    t.handle_peer_frame(1024, Bytes::from(bad), now);
+    let mut bad_tag = enc(&Identifier::Process(theirs(8)));
+    bad_tag.push(200);
+    t.handle_peer_frame(1024, Bytes::from(bad_tag), now);
+    // A message frame shorter than a fingerprint on a process connection.
+    open(&mut t, 1025, Identifier::Process(ours(5)), now);
+    t.handle_peer_frame(1025, Bytes::from_static(&[1, 2, 3]), now);
+    assert_eq!(t.counters().undecodable, 3);
+    // An undecodable Identifier: the whole connection is ignored.
+    t.handle_peer_opened(1026);
+    t.handle_peer_frame(1026, Bytes::from_static(&[9, 9]), now);
+    t.handle_peer_frame(1026, msg_frame(fp("Hello"), &ractor_packed(b"x")), now);
+    assert_eq!(t.counters().undecodable, 4);
+    // A frame on an lcid never opened.
+    t.handle_peer_frame(4000, Bytes::from_static(&[0]), now);
+    // Typed channels are not supported.
+    open(
+        &mut t,
+        1027,
+        Identifier::SendPort(dp_wire::dp::SendPortId {
+            process: ours(5),
+            local: 1,
+        }),
+        now,
+    );
+    t.handle_peer_frame(1027, Bytes::from_static(&[0]), now);
+    assert!(session(&mut t).is_empty());
+
+    // Valid traffic on the same connections still goes through.
+    t.handle_peer_frame(
+        1024,
+        ncmsg(
+            Identifier::Process(theirs(8)),
+            ProcessSignal::WhereIs("greeter".into()),
+        ),
+        now,
+    );
+    assert_eq!(sent_frames(&actions(&mut t)).len(), 2);
+    t.handle_peer_frame(1025, msg_frame(fp("Hello"), &ractor_packed(b"x")), now);
+    assert_eq!(session(&mut t).len(), 1);
+}
+
+#[test]
+fn closed_lightweight_connections_are_forgotten() {
+    let mut t = translator();
+    let now = Instant::now();
+    open(&mut t, 1024, Identifier::Process(ours(5)), now);
+    t.handle_peer_closed(1024);
+    t.handle_peer_frame(1024, msg_frame(fp("Hello"), &ractor_packed(b"x")), now);
+    assert!(session(&mut t).is_empty());
+}
+
+#[test]
+fn session_control_messages_are_not_sent_to_a_dp_peer() {
+    let mut t = translator();
+    let now = Instant::now();
+    for m in [
+        control_message::Msg::Ping(control::Ping { timestamp: None }),
+        control_message::Msg::Spawn(control::Spawn {
+            actors: vec![control::Actor {
+                pid: 5,
+                name: Some("greeter".into()),
+            }],
+        }),
+        control_message::Msg::PgJoin(control::PgJoin {
+            group: "g".into(),
+            actors: vec![],
+            scope: "s".into(),
+        }),
+        control_message::Msg::Ready(control::Ready {}),
+    ] {
+        t.handle_session(control_msg(m), now);
+    }
+    assert!(actions(&mut t).is_empty());
+    assert!(session(&mut t).is_empty());
+    assert_eq!(t.counters().ignored, 4);
+}
+
+#[test]
+fn terminate_closes_the_connections_an_actor_opened() {
+    let mut t = translator();
+    let now = Instant::now();
+    open(&mut t, 1024, Identifier::Process(ours(5)), now);
+    let mut payload = enc(&theirs(8));
+    payload.extend_from_slice(&ractor_packed(b"q"));
+    t.handle_peer_frame(1024, msg_frame(fp("Ask"), &payload), now);
+    t.handle_session(
+        node_msg(node_message::Msg::Reply(node::CallReply {
+            to: 5,
+            tag: 1,
+            what: vec![],
+        })),
+        now,
+    );
+    actions(&mut t);
+    t.handle_session(
+        control_msg(control_message::Msg::Terminate(control::Terminate {
+            ids: vec![5],
+        })),
+        now,
+    );
+    assert_eq!(actions(&mut t), vec![DpAction::Close { conn: 0 }]);
+}
+
+#[test]
+fn whereis_request_answers_with_an_event_and_announce_spawns_the_remote_actor() {
+    let mut t = translator();
+    let now = Instant::now();
+    t.whereis("echo", 7, now + Duration::from_secs(1)).unwrap();
+    let frames = sent_frames(&actions(&mut t));
+    assert_eq!(
+        frames[1],
+        enc(&NCMsg {
+            sender: Identifier::Process(ours(FIRST_SYNTHETIC_COUNTER)),
+            signal: ProcessSignal::WhereIs("echo".into()),
+        })
+    );
+    open(&mut t, 1024, Identifier::Node(NodeId::new(US)), now);
+    t.handle_peer_frame(
+        1024,
+        ncmsg(
+            Identifier::Node(NodeId::new(PEER)),
+            ProcessSignal::UnreliableSend {
+                to: ours(FIRST_SYNTHETIC_COUNTER).local,
+                message: Message::new(
+                    dp_wire::fingerprint::known::captured::WHERE_IS_REPLY,
+                    enc(&WhereIsReply {
+                        label: "echo".into(),
+                        pid: Some(theirs(8)),
+                    }),
+                ),
+            },
+        ),
+        now,
+    );
+    assert_eq!(
+        events(&mut t),
+        vec![Event::WhereIs {
+            request: 7,
+            result: Ok(Some(theirs(8)))
+        }]
+    );
+    t.announce(ractor_pid_of(&theirs(8)), Some("echo".into()));
+    assert_eq!(
+        session(&mut t),
+        vec![control_msg(control_message::Msg::Spawn(control::Spawn {
+            actors: vec![control::Actor {
+                pid: remote_pid(theirs(8).local),
+                name: Some("echo".into()),
+            }],
+        }))]
+    );
+}
+
+#[test]
+fn whereis_request_times_out_and_bad_replies_fail_it() {
+    let mut t = translator();
+    let now = Instant::now();
+    t.whereis("slow", 1, now + Duration::from_secs(1)).unwrap();
+    t.whereis("bad", 2, now + Duration::from_secs(5)).unwrap();
+    t.handle_timeout(now + Duration::from_secs(1));
+    assert!(matches!(
+        events(&mut t).as_slice(),
+        [Event::WhereIs {
+            request: 1,
+            result: Err(_)
+        }]
+    ));
+    open(&mut t, 1024, Identifier::Node(NodeId::new(US)), now);
+    t.handle_peer_frame(
+        1024,
+        ncmsg(
+            Identifier::Node(NodeId::new(PEER)),
+            ProcessSignal::UnreliableSend {
+                to: ours(FIRST_SYNTHETIC_COUNTER - 1).local,
+                message: Message::new(Fingerprint::new(3, 3), vec![0xff]),
+            },
+        ),
+        now,
+    );
+    assert!(matches!(
+        events(&mut t).as_slice(),
+        [Event::WhereIs {
+            request: 2,
+            result: Err(_)
+        }]
+    ));
+    assert_eq!(t.learned().where_is_reply, None);
+}
