@@ -316,3 +316,50 @@ async fn local_sends_and_kill_by_nc() {
     );
     assert!(pa.is_alive());
 }
+
+#[test_log::test(tokio::test)]
+async fn spawn_of_unknown_closure_answers_did_spawn_with_a_dead_process() {
+    use dp_wire::dp::{Closure, DidSpawn, ProcessInfo, ProcessInfoNone, SpawnRef, Static};
+    let (a, b) = pair().await;
+    let (pa, pb) = (a.spawn(), b.spawn());
+    b.register("target", &pb.pid());
+    let closure = Closure {
+        decoder: Static::label("$compose").apply(Static::label("Main.otherFun")),
+        env: Bytes::from_static(b"env"),
+    };
+    pa.send_ctrl(
+        &b.node_id(),
+        dp_wire::dp::ProcessSignal::Spawn {
+            closure,
+            spawn_ref: SpawnRef(1),
+        },
+    )
+    .await
+    .unwrap();
+    let fp = <DidSpawn as Serializable>::fingerprint(a.build());
+    let did: DidSpawn = a
+        .messages()
+        .decode(&pa.expect_fp(fp, T).await.unwrap())
+        .unwrap();
+    assert_eq!(did.spawn_ref, SpawnRef(1));
+    assert_eq!(did.pid.node, b.node_id());
+    assert_eq!(did.pid.local.counter, 9, "the dead process used a counter");
+    // Capture 13/16: asking about it gives ProcessInfoNone DiedUnknownId,
+    // about a live one a ProcessInfo.
+    pa.send_ctrl(&b.node_id(), dp_wire::dp::ProcessSignal::GetInfo(did.pid))
+        .await
+        .unwrap();
+    let none: ProcessInfoNone = a.messages().decode(&pa.expect(T).await.unwrap()).unwrap();
+    assert_eq!(none, ProcessInfoNone(dp_wire::dp::DiedReason::UnknownId));
+    pa.send(&pb.pid(), a.messages().string("queued"))
+        .await
+        .unwrap();
+    wait_until("queued at B", || pb.queue_len() == 1).await;
+    pa.send_ctrl(&b.node_id(), dp_wire::dp::ProcessSignal::GetInfo(pb.pid()))
+        .await
+        .unwrap();
+    let info: ProcessInfo = a.messages().decode(&pa.expect(T).await.unwrap()).unwrap();
+    assert_eq!(info.registered_names, vec!["target".to_string()]);
+    assert_eq!(info.message_queue_length, 1);
+    assert!(b.violations().is_empty());
+}
