@@ -351,11 +351,38 @@ impl TestNode {
         cell.into()
     }
 
-    /// Stop the node server and wait for it to finish.
+    /// Stop the node server and wait until every actor below it (listener,
+    /// sessions, their remote actors) has stopped.
+    ///
+    /// Waiting for the whole tree matters: a session that outlives its test
+    /// still mirrors the next test's actors, and when its `RemoteActor`s
+    /// finally stop, ractor removes their names from the (process wide)
+    /// name registry, taking the next test's local actors of the same name
+    /// with them.
     pub async fn shutdown(self) {
-        let server = self.server.clone();
-        drop(self);
-        let _ = tokio::time::timeout(WAIT, server.stop_and_wait(None, None)).await;
+        shutdown_all(vec![self]).await;
+    }
+}
+
+/// Stop all `nodes` at once and wait for their actor trees, see
+/// [TestNode::shutdown].
+pub async fn shutdown_all(nodes: Vec<TestNode>) {
+    let mut tree = Vec::new();
+    let mut pending: Vec<ActorCell> = nodes.iter().map(|node| node.server.get_cell()).collect();
+    while let Some(cell) = pending.pop() {
+        pending.extend(cell.get_children());
+        tree.push(cell);
+    }
+    let names: Vec<String> = nodes.iter().map(|node| node.full_name.clone()).collect();
+    drop(nodes);
+    for cell in tree {
+        if cell.wait(Some(WAIT)).await.is_err() {
+            panic!(
+                "actor {} ({:?}) of {names:?} still runs {WAIT:?} after shutdown",
+                cell.get_id(),
+                cell.get_name()
+            );
+        }
     }
 }
 

@@ -36,8 +36,8 @@ pub struct MemoryNetwork {
 #[derive(Debug, Default)]
 struct NetworkInner {
     acceptors: Mutex<HashMap<String, mpsc::UnboundedSender<MemoryConnection>>>,
-    /// Messages handed to any writer on this network, for tests that want
-    /// to prove traffic really went through it.
+    /// Messages handed to any writer on this network (delivered or not),
+    /// for tests that want to prove traffic really went through it.
     carried: AtomicU64,
     connections: AtomicU64,
     /// Last pseudo port handed to a listener, see [MemoryListener::port].
@@ -65,7 +65,8 @@ impl MemoryNetwork {
         }
     }
 
-    /// Number of messages written by any connection on this network so far.
+    /// Number of messages handed to the writer of any connection on this
+    /// network so far.
     pub fn messages_carried(&self) -> u64 {
         self.inner.carried.load(Ordering::Relaxed)
     }
@@ -318,13 +319,15 @@ impl MessageWriter for MemoryWriter {
     ) -> BoxFuture<'a, io::Result<()>> {
         Box::pin(async move {
             for message in messages {
+                // Counted before the send: once it is sent, the receiver may
+                // act on it (and a test look at the count) before we resume.
+                self.network.inner.carried.fetch_add(1, Ordering::Relaxed);
                 self.tx.send(message.clone()).await.map_err(|_| {
                     io::Error::new(
                         io::ErrorKind::BrokenPipe,
                         "the memory peer closed the connection",
                     )
                 })?;
-                self.network.inner.carried.fetch_add(1, Ordering::Relaxed);
             }
             Ok(())
         })

@@ -11,7 +11,8 @@ use kaisui_interop_msgs::{echo_reply, spawn_echo, EchoMsg};
 use ractor::{ActorRef, MessagingErr, RactorErr};
 
 use crate::harness::{
-    eventually, exclusive, unique_tag, Inbox, NodeEvent, TestNode, TransportKind, COOKIE,
+    eventually, exclusive, shutdown_all, unique_tag, Inbox, NodeEvent, TestNode, TransportKind,
+    COOKIE,
 };
 
 /// Two nodes over one transport, `b` connected to `a` and both sessions
@@ -55,8 +56,7 @@ impl Pair {
 
     /// Stop both nodes.
     pub async fn shutdown(self) {
-        self.b.shutdown().await;
-        self.a.shutdown().await;
+        shutdown_all(vec![self.a, self.b]).await;
     }
 }
 
@@ -316,6 +316,5 @@ pub async fn wrong_cookie_is_refused(kind: &dyn TransportKind) {
         );
         assert!(node.sessions().await.is_empty(), "{name} kept a session");
     }
-    c.shutdown().await;
-    a.shutdown().await;
+    shutdown_all(vec![a, c]).await;
 }

@@ -24,8 +24,8 @@ pub fn repo_root() -> &'static Path {
 
 /// Build the upstream node (once per process) and return its binary.
 ///
-/// Panics with cargo's exit status if the build fails; cargo's own output
-/// goes to the test's stderr.
+/// The first build compiles the upstream crates and takes minutes; later
+/// ones are quick no-ops. Panics with cargo's output if the build fails.
 pub async fn upstream_binary() -> PathBuf {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     if let Some(binary) = BINARY.get() {
@@ -39,17 +39,20 @@ pub async fn upstream_binary() -> PathBuf {
                 let target_dir = root.join("target/upstream-node");
                 let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
                 tracing::info!(manifest = %manifest.display(), "building the upstream node");
-                let status = Command::new(cargo)
+                // Output captured: shown only if the build fails.
+                let output = Command::new(cargo)
                     .arg("build")
                     .arg("--locked")
                     .arg("--manifest-path")
                     .arg(&manifest)
                     .env("CARGO_TARGET_DIR", &target_dir)
-                    .status()
+                    .output()
                     .expect("run cargo build for the upstream node");
                 assert!(
-                    status.success(),
-                    "building the upstream node failed: {status}"
+                    output.status.success(),
+                    "building the upstream node failed ({}):\n{}",
+                    output.status,
+                    String::from_utf8_lossy(&output.stderr)
                 );
                 target_dir.join("debug").join(format!(
                     "kaisui-upstream-node{}",
