@@ -11,7 +11,7 @@
 //! Layout:
 //! - [`node`]: sockets, the NT-TCP endpoint, lightweight connections,
 //!   processes;
-//! - [`nc`]: the node controller (a match over `ProcessSignal`);
+//! - `nc`: the node controller (a match over `ProcessSignal`);
 //! - [`msg`]: messages built and chunked as GHC builds them.
 
 pub mod msg;

@@ -1,7 +1,7 @@
 //! The node: one NT-TCP endpoint, its sockets, lightweight connections
 //! and processes.
 //!
-//! All protocol state lives in one [`State`] behind a synchronous mutex
+//! All protocol state lives in one `State` behind a synchronous mutex
 //! and is only touched in short critical sections; socket tasks feed it
 //! bytes and write what the [`Connection`]s transmit. Anything that must
 //! wait (TCP connect, the connection response, a mailbox) waits outside the
