@@ -273,3 +273,39 @@ async fn dropped_upstream_node_leaves_no_process() {
     // Drop kills and reaps the child, so its pid is gone right away.
     assert!(!proc_dir.exists(), "{} still exists", proc_dir.display());
 }
+
+/// Known bug, kept as a reproduction: when a peer's actor that shares a
+/// name with a local actor stops, the local actor loses its name.
+///
+/// The session's `RemoteActor` for the peer's actor carries the name but
+/// is not in the name registry; when it stops, ractor 0.16.5
+/// (`ActorCell::set_status`) unregisters the name regardless of which
+/// actor holds it, so `where_is` no longer finds the live local actor.
+#[test_log::test(tokio::test(flavor = "multi_thread", worker_threads = 2))]
+#[ignore = "ractor 0.16.5 unregisters names by name when a RemoteActor stops"]
+async fn peer_actor_stopping_keeps_the_local_namesake_registered() {
+    let _serial = exclusive().await;
+    let tag = unique_tag("namesake");
+    let (_inbox, report) = Inbox::new();
+    let shared = format!("shared-{tag}");
+    let local = spawn_echo(&shared, report).await.expect("spawn local");
+    let (fork, mut upstream) = connected_pair(Dialer::Fork, &tag).await;
+
+    upstream.request(&format!("spawn {shared}")).await;
+    fork.wait_remote_actor(&shared).await;
+    upstream.request(&format!("stop {shared}")).await;
+    eventually("the fork to drop the stopped upstream actor", || async {
+        fork.remote_actor(&shared).await.is_none().then_some(())
+    })
+    .await;
+
+    let found = ractor::registry::where_is(shared.clone());
+    assert_eq!(
+        found.map(|cell| cell.get_id()),
+        Some(local.get_id()),
+        "the local {shared:?} lost its registration"
+    );
+    upstream.quit().await;
+    local.stop(None);
+    fork.shutdown().await;
+}
