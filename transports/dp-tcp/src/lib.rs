@@ -1,17 +1,432 @@
 //! `DpTcp`: a `ractor_cluster` transport that makes a ractor node a full
 //! member of a Cloud Haskell cluster (distributed-process 0.7.8 over
 //! network-transport-tcp 0.8).
+//!
+//! Rust code uses `ActorRef`, `cast!` and `call!` on Haskell processes;
+//! Haskell code uses `send`, `nsendRemote`, `whereisRemoteAsync` and
+//! `receiveWait [match ...]` on Rust actors.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use dp_tcp::{DpTcp, DpTcpConfig, TypeRegistry};
+//! let types = TypeRegistry::new()
+//!     .module("main", "Kaisui.Greeter")
+//!     .cast("Hello", "Hello")
+//!     .call("Ask", "Ask", "AskReply");
+//! let dp = DpTcp::new(DpTcpConfig::new(types))?;
+//! let server = ractor_cluster::NodeServer::new(
+//!     0, String::new(), "rust".into(), "localhost".into(), None, None,
+//! )
+//! .with_transport(dp.clone());
+//! let (server, _) = ractor::Actor::spawn(None, server, ()).await?;
+//! ractor_cluster::client_connect_transport(&server, "127.0.0.1:10501:0").await?;
+//! let echo = dp.whereis("127.0.0.1:10501:0", "echo", std::time::Duration::from_secs(5)).await?;
+//! # let _ = echo; Ok(()) }
+//! ```
+//!
+//! # Decisions
+//!
+//! - **Node identity.** Our NodeId is our NT-TCP address `host:port:0`
+//!   (host from [`DpTcpConfig::host`], else the listen IP, else
+//!   `127.0.0.1`). Each TCP connection to a DP endpoint is one ractor
+//!   `NodeSession`, authenticated by the transport as
+//!   `{name: "host:port:0", connection_string: "host:port:0"}` (DP has no
+//!   cookie). [`ractor_cluster::client_connect_transport`] takes
+//!   `host:port:endpointid`. There is one TCP connection per endpoint pair:
+//!   connecting to a peer we already have a session with fails with
+//!   `io::ErrorKind::AlreadyExists`, also after a crossed request we lost.
+//! - **Pids**: see [`ids`].
+//! - **Messages and types**: see [`registry`] and the table in
+//!   [`translate`].
+//! - **Learned vs configured**: application fingerprints are configured in
+//!   the [`TypeRegistry`]. distributed-process's own types use
+//!   [`DpTcpConfig::build`] (default: the captured build) until learned:
+//!   the peer's `WhereIsReply` fingerprint is learned from the first
+//!   `WhereIsReply` its node controller sends (each connection probes once
+//!   with a `WhereIs`) and used for our answers to its `WhereIs`. Nothing
+//!   else is needed yet (README 3.3: ProcessId and application types are
+//!   never revealed by the NC).
 
+pub mod driver;
 pub mod ids;
 pub mod registry;
 pub mod translate;
 
-pub use registry::{haskell_type_fingerprint, CallTypes, TypeRegistry};
+use std::io;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-/// Errors of the DP transport's own API.
+use dp_wire::dp::{LocalProcessId, NodeId, ProcessId};
+use dp_wire::fingerprint::Build;
+use dp_wire::ntt::EndPointAddress;
+use dp_wire::Limits;
+use ractor::{ActorCell, ActorId, ActorStatus};
+use ractor_cluster::transport::{BoxFuture, Transport, TransportConnection, TransportListener};
+use tokio::sync::oneshot;
+
+pub use driver::PeerInfo;
+pub use registry::{haskell_type_fingerprint, CallTypes, TypeRegistry};
+pub use translate::{Counters, Learned, LocalDirectory};
+
+/// Decides whether a named, remotable local actor may be found by Haskell
+/// nodes (`WhereIs`, `NamedSend`).
+pub type ExposeFn = Arc<dyn Fn(&str, &ActorCell) -> bool + Send + Sync>;
+
+/// Errors of [`DpTcp`]'s own API.
 #[derive(Debug, thiserror::Error)]
 pub enum DpError {
     /// The configuration is inconsistent.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// The transport has not been given to a running `NodeServer` yet.
+    #[error("DpTcp is not listening yet; spawn the NodeServer with this transport first")]
+    NotListening,
+    /// An address is not `host:port:endpointid`.
+    #[error("bad DP address {0:?}")]
+    BadAddress(String),
+    /// No session with that peer.
+    #[error("no session with DP peer {0}; connect first with ractor_cluster::client_connect_transport(&server, \"{0}\")")]
+    NotConnected(String),
+    /// The peer has nobody registered under that name.
+    #[error("no process registered as {name:?} on {peer}")]
+    NotFound {
+        /// The peer.
+        peer: String,
+        /// The name.
+        name: String,
+    },
+    /// No answer in time.
+    #[error("timed out: {0}")]
+    Timeout(String),
+    /// The connection to the peer ended, or the peer answered nonsense.
+    #[error("{0}")]
+    Peer(String),
+    /// The actor has no DP pid (remote, or pid beyond `i32`).
+    #[error("actor {0} has no distributed-process pid")]
+    NoDpPid(String),
+}
+
+/// Configuration of a [`DpTcp`].
+#[derive(Clone)]
+pub struct DpTcpConfig {
+    /// Host part of our NodeId; default: the listen IP if one is set, else
+    /// `127.0.0.1` (and then we bind to 127.0.0.1 only).
+    pub host: Option<String>,
+    /// Variant ↔ Haskell type mapping.
+    pub types: TypeRegistry,
+    /// Assumed unit ids of the peers' distributed-process and bytestring,
+    /// until learned from the wire.
+    pub build: Build,
+    /// Bounds for everything decoded from the wire.
+    pub limits: Limits,
+    /// Timeout of calls (either direction) that carry none.
+    pub call_timeout: Duration,
+    /// Bound of each per-connection table of pending calls and lookups.
+    pub max_pending: usize,
+    /// Capacity of each bounded channel between tasks and the session.
+    pub channel_capacity: usize,
+    /// Which named remotable actors Haskell may look up; `None` exposes all.
+    pub expose: Option<ExposeFn>,
+    /// Our `lpidUnique`; `None` draws a random one (the normal case).
+    pub incarnation: Option<i32>,
+}
+
+impl std::fmt::Debug for DpTcpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DpTcpConfig")
+            .field("host", &self.host)
+            .field("types", &self.types)
+            .field("build", &self.build)
+            .field("limits", &self.limits)
+            .field("call_timeout", &self.call_timeout)
+            .field("max_pending", &self.max_pending)
+            .field("channel_capacity", &self.channel_capacity)
+            .field("expose", &self.expose.as_ref().map(|_| "custom"))
+            .field("incarnation", &self.incarnation)
+            .finish()
+    }
+}
+
+impl DpTcpConfig {
+    /// Defaults around a type registry.
+    pub fn new(types: TypeRegistry) -> Self {
+        Self {
+            host: None,
+            types,
+            build: Build::default(),
+            limits: Limits::default(),
+            call_timeout: Duration::from_secs(30),
+            max_pending: 4096,
+            channel_capacity: 1024,
+            expose: None,
+            incarnation: None,
+        }
+    }
+
+    /// Set the host part of our NodeId.
+    pub fn with_host(mut self, host: impl Into<String>) -> Self {
+        self.host = Some(host.into());
+        self
+    }
+
+    /// Set the peers' assumed build.
+    pub fn with_build(mut self, build: Build) -> Self {
+        self.build = build;
+        self
+    }
+
+    /// Set the decoding limits.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Set the default call timeout.
+    pub fn with_call_timeout(mut self, t: Duration) -> Self {
+        self.call_timeout = t;
+        self
+    }
+
+    /// Restrict which named actors Haskell may find.
+    pub fn with_expose(
+        mut self,
+        f: impl Fn(&str, &ActorCell) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.expose = Some(Arc::new(f));
+        self
+    }
+}
+
+/// ractor's global registries as the translators' [`LocalDirectory`].
+#[derive(Clone)]
+pub(crate) struct RactorDirectory {
+    pub(crate) expose: Option<ExposeFn>,
+}
+
+impl std::fmt::Debug for RactorDirectory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RactorDirectory")
+    }
+}
+
+impl LocalDirectory for RactorDirectory {
+    fn lookup_name(&self, name: &str) -> Option<u64> {
+        let cell = ractor::registry::where_is(name)?;
+        let ok = cell.get_id().is_local()
+            && cell.supports_remoting()
+            && self.expose.as_ref().is_none_or(|f| f(name, &cell));
+        ok.then(|| cell.get_id().pid())
+    }
+
+    fn is_remotable(&self, pid: u64) -> bool {
+        ractor::registry::where_is_pid(ActorId::Local(pid)).is_some_and(|c| c.supports_remoting())
+    }
+}
+
+/// The Cloud Haskell transport. Cheap to clone; give one clone to
+/// `NodeServer::with_transport` and keep another for [`DpTcp::whereis`],
+/// [`DpTcp::process`] and [`DpTcp::pid_of`].
+#[derive(Clone, Debug)]
+pub struct DpTcp {
+    shared: Arc<driver::Shared>,
+}
+
+impl DpTcp {
+    /// A transport with this configuration.
+    pub fn new(config: DpTcpConfig) -> Result<Self, DpError> {
+        config.types.validate()?;
+        let incarnation = config.incarnation.unwrap_or_else(rand::random);
+        Ok(Self {
+            shared: Arc::new(driver::Shared::new(config, incarnation)),
+        })
+    }
+
+    /// Our `lpidUnique`.
+    pub fn incarnation(&self) -> i32 {
+        self.shared.incarnation
+    }
+
+    /// Our NodeId, once listening.
+    pub fn node_id(&self) -> Option<NodeId> {
+        self.shared.ctx.get().map(|(_, c)| c.node.clone())
+    }
+
+    /// The DP pid of local actor `actor`, to put in a payload for Haskell
+    /// to `send` to.
+    pub fn pid_of(&self, actor: &ActorCell) -> Result<ProcessId, DpError> {
+        let node = self.node_id().ok_or(DpError::NotListening)?;
+        let id = actor.get_id();
+        let counter = match id {
+            ActorId::Local(pid) => ids::local_counter(pid),
+            ActorId::Remote { .. } => None,
+        }
+        .ok_or_else(|| DpError::NoDpPid(id.to_string()))?;
+        Ok(ProcessId {
+            node,
+            local: LocalProcessId {
+                unique: self.shared.incarnation,
+                counter,
+            },
+        })
+    }
+
+    /// Look up the process registered as `name` on DP peer `peer`
+    /// (`host:port:0`) and return a ractor handle to it: cast to it with
+    /// `cast!`, call it with `call!` (after converting with
+    /// `ActorRef::from`).
+    ///
+    /// The handle is registered under `name` in ractor's registry if that
+    /// name is free, else under `dp:<peer>/<unique>.<counter>`.
+    pub async fn whereis(
+        &self,
+        peer: &str,
+        name: &str,
+        timeout: Duration,
+    ) -> Result<ActorCell, DpError> {
+        let deadline = Instant::now() + timeout;
+        let addr = parse_peer(peer)?;
+        let (tx, rx) = oneshot::channel();
+        self.command(
+            &addr,
+            driver::Command::WhereIs {
+                label: name.to_owned(),
+                deadline,
+                reply: tx,
+            },
+        )?;
+        let answer = tokio::time::timeout_at(deadline.into(), rx)
+            .await
+            .map_err(|_| DpError::Timeout(format!("WhereIs {name:?} on {peer}")))?
+            .map_err(|_| DpError::Peer(format!("connection to {peer} ended")))?;
+        match answer {
+            Ok(Some(pid)) => self.attach(&addr, &pid, Some(name), deadline).await,
+            Ok(None) => Err(DpError::NotFound {
+                peer: peer.to_owned(),
+                name: name.to_owned(),
+            }),
+            Err(e) => Err(DpError::Peer(e)),
+        }
+    }
+
+    /// A ractor handle to a Haskell process whose pid was learned from a
+    /// payload. Its node must be a peer we have a session with.
+    pub async fn process(&self, pid: &ProcessId) -> Result<ActorCell, DpError> {
+        let peer = pid
+            .node
+            .as_str()
+            .ok_or_else(|| DpError::BadAddress(pid.node.to_string()))?;
+        let addr = parse_peer(peer)?;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        self.attach(&addr, pid, None, deadline).await
+    }
+
+    /// What the connection to `peer` learned and dropped.
+    pub async fn peer_info(&self, peer: &str) -> Result<PeerInfo, DpError> {
+        let addr = parse_peer(peer)?;
+        let (tx, rx) = oneshot::channel();
+        self.command(&addr, driver::Command::Info { reply: tx })?;
+        rx.await
+            .map_err(|_| DpError::Peer(format!("connection to {peer} ended")))
+    }
+
+    fn command(&self, peer: &EndPointAddress, c: driver::Command) -> Result<(), DpError> {
+        let st = self.shared.lock();
+        let h = st
+            .peers
+            .get(peer)
+            .ok_or_else(|| DpError::NotConnected(peer.to_string()))?;
+        h.commands
+            .try_send(c)
+            .map_err(|e| DpError::Peer(format!("connection to {peer} is busy or gone: {e}")))
+    }
+
+    /// Have the session create (or reuse) the RemoteActor for `pid` and
+    /// find its cell.
+    async fn attach(
+        &self,
+        peer: &EndPointAddress,
+        pid: &ProcessId,
+        name: Option<&str>,
+        deadline: Instant,
+    ) -> Result<ActorCell, DpError> {
+        let rpid = ids::remote_pid(pid.local);
+        let alive =
+            |c: &ActorCell| !matches!(c.get_status(), ActorStatus::Stopping | ActorStatus::Stopped);
+        let is_it = |c: &ActorCell| {
+            matches!(c.get_id(), ActorId::Remote { pid, .. } if pid == rpid) && alive(c)
+        };
+        {
+            let st = self.shared.lock();
+            let h = st
+                .peers
+                .get(peer)
+                .ok_or_else(|| DpError::NotConnected(peer.to_string()))?;
+            if let Some(c) = h.remote_cells.get(&rpid).filter(|c| alive(c)) {
+                return Ok(c.clone());
+            }
+        }
+        // ractor exposes remote actors only through the name registry (the
+        // pid registry holds local actors), so every RemoteActor we create
+        // gets a name: the one asked for if free, else a unique one.
+        let register = match name {
+            Some(n) => match ractor::registry::where_is(n) {
+                None => n.to_owned(),
+                Some(c) if is_it(&c) => return Ok(self.remember(peer, rpid, c)),
+                Some(_) => synthetic_name(peer, pid),
+            },
+            None => synthetic_name(peer, pid),
+        };
+        if let Some(c) = ractor::registry::where_is(&register).filter(|c| is_it(c)) {
+            return Ok(self.remember(peer, rpid, c));
+        }
+        self.command(
+            peer,
+            driver::Command::Announce {
+                pid: rpid,
+                name: Some(register.clone()),
+            },
+        )?;
+        loop {
+            if let Some(c) = ractor::registry::where_is(&register).filter(|c| is_it(c)) {
+                return Ok(self.remember(peer, rpid, c));
+            }
+            if Instant::now() >= deadline {
+                return Err(DpError::Timeout(format!(
+                    "the session with {peer} did not create an actor for {pid} (registered as {register:?}); was it created earlier under another name?"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    fn remember(&self, peer: &EndPointAddress, rpid: u64, c: ActorCell) -> ActorCell {
+        if let Some(h) = self.shared.lock().peers.get_mut(peer) {
+            h.remote_cells.insert(rpid, c.clone());
+        }
+        c
+    }
+}
+
+fn synthetic_name(peer: &EndPointAddress, pid: &ProcessId) -> String {
+    format!("dp:{peer}/{}.{}", pid.local.unique, pid.local.counter)
+}
+
+fn parse_peer(peer: &str) -> Result<EndPointAddress, DpError> {
+    peer.parse()
+        .map_err(|_| DpError::BadAddress(peer.to_owned()))
+}
+
+impl Transport for DpTcp {
+    fn listen(
+        &self,
+        listen_addr: Option<IpAddr>,
+        port: u16,
+    ) -> BoxFuture<'_, io::Result<Box<dyn TransportListener>>> {
+        Box::pin(driver::listen(self.shared.clone(), listen_addr, port))
+    }
+
+    fn connect(&self, address: String) -> BoxFuture<'_, io::Result<Box<dyn TransportConnection>>> {
+        Box::pin(driver::connect(self.shared.clone(), address))
+    }
 }

@@ -1,0 +1,944 @@
+//! The tokio side: sockets, the NT-TCP handshake, timers, and the channels
+//! to the session's `MessageReader`/`MessageWriter`.
+//!
+//! - One listener task accepts TCP connections; each gets its own task that
+//!   runs the NT-TCP handshake through [`ntt::Connection`] and asks
+//!   [`ntt::Endpoint`] what to do with the request (accept, reject, cross).
+//! - Every accepted or established TCP connection is one ractor
+//!   `NodeSession`: its task feeds socket bytes into the `ntt::Connection`,
+//!   hands lightweight-connection events to the connection's
+//!   [`Translator`], executes the translator's actions, and writes what the
+//!   `ntt::Connection` wants written. Timers come from both `poll_timeout`s.
+//! - Channels are bounded. Messages for the session are sent with
+//!   back-pressure (the task stops reading the socket while the session is
+//!   behind), so nothing the peer sent is dropped for lack of room; requests
+//!   from [`crate::DpTcp`] that find a full command queue fail with an error.
+//!
+//! One TCP connection per endpoint pair: a `connect` to a peer we already
+//! have a session with fails with [`io::ErrorKind::AlreadyExists`]; a
+//! crossed request that we lose waits until the peer's connection is
+//! established here and fails the same way.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+use dp_wire::dp::{NodeId, ProcessId};
+use dp_wire::ntt::{
+    self, ConnectionState, EndPointAddress, IncomingDecision, OutgoingDecision, RejectReason,
+    SocketId,
+};
+use ractor::ActorCell;
+use ractor_cluster::protocol::NetworkMessage;
+use ractor_cluster::transport::{
+    AuthenticatedPeer, BoxFuture, MessageReader, MessageWriter, TransportConnection,
+    TransportListener,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot, Notify};
+
+use crate::translate::{Context, Counters, DpAction, Event, Learned, Translator};
+use crate::DpTcpConfig;
+
+/// How long an NT-TCP handshake (either side) may take.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Socket read buffer.
+const READ_BUF: usize = 64 * 1024;
+
+/// Requests from [`crate::DpTcp`] to one connection's task.
+#[derive(Debug)]
+pub(crate) enum Command {
+    WhereIs {
+        label: String,
+        deadline: Instant,
+        reply: oneshot::Sender<Result<Option<ProcessId>, String>>,
+    },
+    Announce {
+        pid: u64,
+        name: Option<String>,
+    },
+    Probe,
+    Info {
+        reply: oneshot::Sender<PeerInfo>,
+    },
+}
+
+/// What one peer connection learned and dropped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerInfo {
+    /// The peer's NodeId.
+    pub peer: String,
+    /// Fingerprints learned from it.
+    pub learned: Learned,
+    /// Drop counters of its translator.
+    pub counters: Counters,
+}
+
+/// An established connection, as seen from [`crate::DpTcp`].
+#[derive(Debug)]
+pub(crate) struct PeerHandle {
+    socket: SocketId,
+    pub(crate) commands: mpsc::Sender<Command>,
+    /// Remote actors we had the session create, by ractor remote pid.
+    pub(crate) remote_cells: HashMap<u64, ActorCell>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct EndpointState {
+    endpoint: Option<ntt::Endpoint>,
+    next_socket: SocketId,
+    pub(crate) peers: HashMap<EndPointAddress, PeerHandle>,
+}
+
+/// State shared by the transport, its listener and all connection tasks.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) config: DpTcpConfig,
+    pub(crate) incarnation: i32,
+    /// Set once by `listen`: our address and the translators' context.
+    pub(crate) ctx: OnceLock<(EndPointAddress, Arc<Context>)>,
+    state: Mutex<EndpointState>,
+    changed: Notify,
+}
+
+impl Shared {
+    pub(crate) fn new(config: DpTcpConfig, incarnation: i32) -> Self {
+        Self {
+            config,
+            incarnation,
+            ctx: OnceLock::new(),
+            state: Mutex::new(EndpointState::default()),
+            changed: Notify::new(),
+        }
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, EndpointState> {
+        // A panic while holding the lock leaves plain bookkeeping behind;
+        // keep serving rather than poisoning every later call.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn new_socket(&self, st: &mut EndpointState) -> SocketId {
+        st.next_socket += 1;
+        st.next_socket
+    }
+
+    /// Wait until the endpoint bookkeeping changes, or `deadline`.
+    async fn wait_change(&self, deadline: tokio::time::Instant) -> bool {
+        tokio::time::timeout_at(deadline, self.changed.notified())
+            .await
+            .is_ok()
+    }
+
+    fn notify(&self) {
+        self.changed.notify_waiters();
+    }
+}
+
+fn channel_closed() -> io::Error {
+    io::Error::new(io::ErrorKind::BrokenPipe, "the DP connection task ended")
+}
+
+// ----------------------------------------------------------------------
+// Listening
+
+/// Binds the listener and starts accepting.
+pub(crate) async fn listen(
+    shared: Arc<Shared>,
+    listen_addr: Option<IpAddr>,
+    port: u16,
+) -> io::Result<Box<dyn TransportListener>> {
+    let cfg = &shared.config;
+    let bind_ip = listen_addr.unwrap_or(if cfg.host.is_some() {
+        IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+    } else {
+        IpAddr::V4(Ipv4Addr::LOCALHOST)
+    });
+    let listener = TcpListener::bind(SocketAddr::new(bind_ip, port)).await?;
+    let local = listener.local_addr()?;
+    let host = match (&cfg.host, listen_addr) {
+        (Some(h), _) => h.clone(),
+        (None, Some(ip)) if !ip.is_unspecified() => ip.to_string(),
+        _ => "127.0.0.1".to_owned(),
+    };
+    let address = EndPointAddress::new(&host, &local.port().to_string(), 0)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+    let ctx = Arc::new(Context {
+        node: NodeId::new(address.as_str()),
+        incarnation: shared.incarnation,
+        types: cfg.types.clone(),
+        build: cfg.build.clone(),
+        limits: cfg.limits.clone(),
+        call_timeout: cfg.call_timeout,
+        max_pending: cfg.max_pending,
+        directory: Arc::new(crate::RactorDirectory {
+            expose: cfg.expose.clone(),
+        }),
+    });
+    if shared.ctx.set((address.clone(), ctx)).is_err() {
+        return Err(io::Error::new(
+            io::ErrorKind::AddrInUse,
+            "this DpTcp instance is already listening; use one DpTcp per NodeServer",
+        ));
+    }
+    shared.lock().endpoint = Some(ntt::Endpoint::new(address.clone()));
+    tracing::info!(%address, bind = %local, incarnation = shared.incarnation, "DP endpoint listening");
+
+    let (tx, rx) = mpsc::channel(cfg.channel_capacity.max(1));
+    let task = tokio::spawn(accept_loop(shared, listener, tx));
+    Ok(Box::new(DpListener {
+        local,
+        rx,
+        task: Some(task),
+    }))
+}
+
+type Accepted = io::Result<Box<dyn TransportConnection>>;
+
+struct DpListener {
+    local: SocketAddr,
+    rx: mpsc::Receiver<Accepted>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for DpListener {
+    fn drop(&mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+    }
+}
+
+impl TransportListener for DpListener {
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        Ok(self.local)
+    }
+
+    fn accept(&mut self) -> BoxFuture<'_, Accepted> {
+        Box::pin(async move {
+            self.rx.recv().await.unwrap_or_else(|| {
+                Err(io::Error::new(
+                    io::ErrorKind::BrokenPipe,
+                    "the DP accept loop ended",
+                ))
+            })
+        })
+    }
+}
+
+async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, tx: mpsc::Sender<Accepted>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, from)) => {
+                let _ = stream.set_nodelay(true);
+                let shared = shared.clone();
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    if let Some(conn) = incoming(shared, stream, from).await {
+                        if tx.send(Ok(conn)).await.is_err() {
+                            tracing::warn!(%from, "listener gone; accepted DP connection dropped");
+                        }
+                    }
+                });
+            }
+            Err(e) => {
+                tracing::warn!("DP accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// Runs the listener side of the handshake; returns the session's
+/// connection if the request was accepted.
+async fn incoming(
+    shared: Arc<Shared>,
+    stream: TcpStream,
+    from: SocketAddr,
+) -> Option<Box<dyn TransportConnection>> {
+    let (_, ctx) = shared.ctx.get()?;
+    let local = stream.local_addr().ok()?;
+    let (mut rd, mut wr) = stream.into_split();
+    let mut conn = ntt::Connection::listener(ctx.limits.clone());
+    let deadline = tokio::time::Instant::now() + HANDSHAKE_TIMEOUT;
+    let mut buf = vec![0u8; READ_BUF];
+    let (target, peer) = loop {
+        let mut requested = None;
+        while let Some(ev) = conn.poll_event() {
+            match ev {
+                ntt::Event::ConnectionRequested { target, from } => {
+                    requested = Some((target, from))
+                }
+                ntt::Event::ProtocolError(e) => {
+                    tracing::warn!(%from, "NT-TCP handshake error: {e}");
+                }
+                other => tracing::debug!(%from, ?other, "NT-TCP event during handshake"),
+            }
+        }
+        if let Some(tx) = conn.poll_transmit() {
+            wr.write_all(&tx).await.ok()?;
+        }
+        if let Some(r) = requested {
+            break r;
+        }
+        if matches!(
+            conn.state(),
+            ConnectionState::Closed | ConnectionState::Failed
+        ) {
+            return None;
+        }
+        match tokio::time::timeout_at(deadline, rd.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return None,
+            Ok(Ok(n)) => conn.handle_input(&buf[..n]),
+            Err(_) => {
+                tracing::warn!(%from, "NT-TCP handshake timed out");
+                return None;
+            }
+        }
+    };
+    let Some(peer) = peer else {
+        // distributed-process nodes are always addressable; a node id we
+        // cannot answer to is of no use.
+        tracing::warn!(%from, "unaddressable NT-TCP peer refused");
+        let _ = conn.reject(RejectReason::Invalid);
+        if let Some(tx) = conn.poll_transmit() {
+            let _ = wr.write_all(&tx).await;
+        }
+        return None;
+    };
+
+    loop {
+        let decision;
+        let socket;
+        {
+            let mut st = shared.lock();
+            socket = shared.new_socket(&mut st);
+            let ep = st.endpoint.as_mut()?;
+            decision = ep.incoming(Some(&peer), target, socket);
+        }
+        match decision {
+            IncomingDecision::Accept { crossed_outgoing } => {
+                if let Some(ours) = crossed_outgoing {
+                    tracing::debug!(%peer, ours, "crossed connection requests; accepting the peer's");
+                }
+                if conn.accept().is_err() {
+                    return None;
+                }
+                tracing::info!(%peer, %from, "DP peer connected to us");
+                return Some(start_session(
+                    shared.clone(),
+                    socket,
+                    peer,
+                    conn,
+                    rd,
+                    wr,
+                    from,
+                    local,
+                ));
+            }
+            IncomingDecision::Reject(reason) => {
+                tracing::debug!(%peer, ?reason, "NT-TCP request rejected");
+                let _ = conn.reject(reason);
+            }
+            IncomingDecision::RejectAndProbe { existing } => {
+                tracing::debug!(%peer, existing, "peer reconnects while we think we are connected; probing the old socket");
+                let _ = conn.reject(RejectReason::Crossed);
+                let st = shared.lock();
+                if let Some(h) = st.peers.get(&peer) {
+                    let _ = h.commands.try_send(Command::Probe);
+                }
+            }
+            IncomingDecision::Defer { existing } => {
+                tracing::debug!(%peer, existing, "deferring the request until our close resolves");
+                if shared.wait_change(deadline).await {
+                    continue;
+                }
+                let _ = conn.reject(RejectReason::Crossed);
+            }
+        }
+        if let Some(tx) = conn.poll_transmit() {
+            let _ = wr.write_all(&tx).await;
+        }
+        let _ = wr.shutdown().await;
+        return None;
+    }
+}
+
+// ----------------------------------------------------------------------
+// Connecting
+
+/// The initiator side: `address` is `host:port:endpointid`.
+pub(crate) async fn connect(
+    shared: Arc<Shared>,
+    address: String,
+) -> io::Result<Box<dyn TransportConnection>> {
+    let to: EndPointAddress = address.parse().map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{address:?} is not an NT-TCP address host:port:endpointid: {e}"),
+        )
+    })?;
+    let Some((ours, ctx)) = shared.ctx.get() else {
+        return Err(io::Error::new(
+            io::ErrorKind::NotConnected,
+            "DpTcp is not listening yet; start the NodeServer first",
+        ));
+    };
+    if to == *ours {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "cannot connect a DP endpoint to itself",
+        ));
+    }
+    let deadline = tokio::time::Instant::now() + HANDSHAKE_TIMEOUT;
+    let already = || {
+        io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!("a session with DP peer {to} already exists"),
+        )
+    };
+    let socket = loop {
+        let notified = shared.changed.notified();
+        let decision = {
+            let mut st = shared.lock();
+            if st.peers.contains_key(&to) {
+                return Err(already());
+            }
+            let socket = shared.new_socket(&mut st);
+            match st.endpoint.as_mut() {
+                Some(ep) => ep.outgoing(&to, socket),
+                None => return Err(io::Error::other("DP endpoint not initialised")),
+            }
+        };
+        match decision {
+            OutgoingDecision::Connect(s) => break s,
+            OutgoingDecision::Reuse(_) => return Err(already()),
+            OutgoingDecision::Wait(_) => {
+                if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!("connection to {to} stayed pending"),
+                    ));
+                }
+            }
+        }
+    };
+
+    let fail = |shared: &Shared, e: io::Error| {
+        if let Some(ep) = shared.lock().endpoint.as_mut() {
+            ep.closed(&to, socket);
+        }
+        shared.notify();
+        e
+    };
+
+    let stream = match tokio::time::timeout_at(
+        deadline,
+        TcpStream::connect(format!("{}:{}", to.host(), to.port())),
+    )
+    .await
+    {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return Err(fail(&shared, e)),
+        Err(_) => {
+            return Err(fail(
+                &shared,
+                io::Error::new(io::ErrorKind::TimedOut, format!("TCP connect to {to}")),
+            ))
+        }
+    };
+    let _ = stream.set_nodelay(true);
+    let (peer_addr, local) = (stream.peer_addr()?, stream.local_addr()?);
+    let (mut rd, mut wr) = stream.into_split();
+    let mut conn = ntt::Connection::initiator(Some(ours), &to, ctx.limits.clone());
+    let mut buf = vec![0u8; READ_BUF];
+    let outcome = loop {
+        if let Some(tx) = conn.poll_transmit() {
+            if let Err(e) = wr.write_all(&tx).await {
+                return Err(fail(&shared, e));
+            }
+        }
+        let mut outcome = None;
+        while let Some(ev) = conn.poll_event() {
+            match ev {
+                ntt::Event::Accepted => outcome = Some(Ok(())),
+                ntt::Event::Rejected(r) => outcome = Some(Err(r)),
+                ntt::Event::ProtocolError(e) => {
+                    return Err(fail(
+                        &shared,
+                        io::Error::new(io::ErrorKind::InvalidData, e.to_string()),
+                    ))
+                }
+                // Bytes pipelined behind the response are kept by `conn`.
+                other => tracing::trace!(?other, "NT-TCP event during handshake"),
+            }
+            if outcome.is_some() {
+                break;
+            }
+        }
+        if let Some(o) = outcome {
+            break o;
+        }
+        match tokio::time::timeout_at(deadline, rd.read(&mut buf)).await {
+            Ok(Ok(0)) => {
+                return Err(fail(
+                    &shared,
+                    io::Error::new(io::ErrorKind::UnexpectedEof, "peer closed during handshake"),
+                ))
+            }
+            Ok(Ok(n)) => conn.handle_input(&buf[..n]),
+            Ok(Err(e)) => return Err(fail(&shared, e)),
+            Err(_) => {
+                return Err(fail(
+                    &shared,
+                    io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!("NT-TCP handshake with {to}"),
+                    ),
+                ))
+            }
+        }
+    };
+
+    match outcome {
+        Ok(()) => {
+            {
+                let mut st = shared.lock();
+                if let Some(ep) = st.endpoint.as_mut() {
+                    ep.established(&to, socket);
+                }
+            }
+            tracing::info!(peer = %to, "connected to DP peer");
+            Ok(start_session(
+                shared.clone(),
+                socket,
+                to,
+                conn,
+                rd,
+                wr,
+                peer_addr,
+                local,
+            ))
+        }
+        Err(RejectReason::Crossed) => {
+            // The peer's own request to us won the tie-break (or is about
+            // to): that connection carries the session.
+            let _ = wr.shutdown().await;
+            let valid = shared
+                .lock()
+                .endpoint
+                .as_mut()
+                .and_then(|ep| ep.rejected(&to, socket));
+            shared.notify();
+            tracing::debug!(peer = %to, ?valid, "our request crossed the peer's");
+            loop {
+                let notified = shared.changed.notified();
+                if shared.lock().peers.contains_key(&to) {
+                    return Err(already());
+                }
+                if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!("crossed with {to}, but its connection never arrived"),
+                    ));
+                }
+            }
+        }
+        Err(reason) => {
+            let _ = wr.shutdown().await;
+            if let Some(ep) = shared.lock().endpoint.as_mut() {
+                ep.rejected(&to, socket);
+            }
+            shared.notify();
+            Err(io::Error::new(
+                io::ErrorKind::ConnectionRefused,
+                format!("DP peer {to} refused the connection: {reason:?}"),
+            ))
+        }
+    }
+}
+
+// ----------------------------------------------------------------------
+// One established connection
+
+#[allow(clippy::too_many_arguments)]
+fn start_session(
+    shared: Arc<Shared>,
+    socket: SocketId,
+    peer: EndPointAddress,
+    conn: ntt::Connection,
+    rd: OwnedReadHalf,
+    wr: OwnedWriteHalf,
+    peer_addr: SocketAddr,
+    local_addr: SocketAddr,
+) -> Box<dyn TransportConnection> {
+    let cap = shared.config.channel_capacity.max(1);
+    let (session_tx, session_rx) = mpsc::channel(cap);
+    let (writer_tx, writer_rx) = mpsc::channel(cap);
+    let (cmd_tx, cmd_rx) = mpsc::channel(cap);
+    {
+        let mut st = shared.lock();
+        st.peers.insert(
+            peer.clone(),
+            PeerHandle {
+                socket,
+                commands: cmd_tx,
+                remote_cells: HashMap::new(),
+            },
+        );
+    }
+    shared.notify();
+    let task = ConnTask {
+        shared,
+        socket,
+        peer: peer.clone(),
+        conn,
+        lcids: HashMap::new(),
+        whereis: HashMap::new(),
+        next_request: 0,
+    };
+    tokio::spawn(task.run(rd, wr, session_tx, writer_rx, cmd_rx));
+    Box::new(DpConnection {
+        peer,
+        peer_addr,
+        local_addr,
+        session_rx,
+        writer_tx,
+    })
+}
+
+struct ConnTask {
+    shared: Arc<Shared>,
+    socket: SocketId,
+    peer: EndPointAddress,
+    conn: ntt::Connection,
+    /// Our translator handles → NT-TCP lcids.
+    lcids: HashMap<u64, u32>,
+    whereis: HashMap<u64, oneshot::Sender<Result<Option<ProcessId>, String>>>,
+    next_request: u64,
+}
+
+/// Why a connection task ended.
+enum End {
+    Peer(String),
+    Session,
+}
+
+impl ConnTask {
+    async fn run(
+        mut self,
+        mut rd: OwnedReadHalf,
+        mut wr: OwnedWriteHalf,
+        session_tx: mpsc::Sender<NetworkMessage>,
+        mut writer_rx: mpsc::Receiver<Vec<NetworkMessage>>,
+        mut cmd_rx: mpsc::Receiver<Command>,
+    ) {
+        let Some((_, ctx)) = self.shared.ctx.get() else {
+            return;
+        };
+        let mut tr = Translator::new(ctx.clone(), NodeId::new(self.peer.as_str()));
+        tr.connected(Instant::now());
+        let mut buf = vec![0u8; READ_BUF];
+        let end = loop {
+            if let Some(end) = self.pump(&mut tr, &mut wr, &session_tx).await {
+                break end;
+            }
+            let deadline = match (self.conn.poll_timeout(), tr.poll_timeout()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let sleep = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                r = rd.read(&mut buf) => match r {
+                    Ok(0) | Err(_) => self.conn.handle_eof(),
+                    Ok(n) => self.conn.handle_input(&buf[..n]),
+                },
+                m = writer_rx.recv() => match m {
+                    Some(batch) => {
+                        let now = Instant::now();
+                        for msg in batch {
+                            tr.handle_session(msg, now);
+                        }
+                    }
+                    None => break End::Session,
+                },
+                Some(c) = cmd_rx.recv() => self.command(&mut tr, c),
+                () = sleep => {
+                    let now = Instant::now();
+                    self.conn.handle_timeout(now);
+                    tr.handle_timeout(now);
+                }
+            }
+        };
+        match &end {
+            End::Session => {
+                // The session is gone; tell the peer our side of the
+                // endpoint pair is closed, as closeEndPoint would.
+                tracing::info!(peer = %self.peer, "session ended; closing the DP connection");
+                if self.conn.close_endpoint().is_ok() {
+                    if let Some(tx) = self.conn.poll_transmit() {
+                        let _ = wr.write_all(&tx).await;
+                    }
+                }
+            }
+            End::Peer(why) => {
+                tracing::info!(peer = %self.peer, "DP connection ended: {why}");
+            }
+        }
+        let _ = wr.shutdown().await;
+        let c = tr.counters();
+        if c != Counters::default() {
+            tracing::info!(peer = %self.peer, counters = ?c, "dropped traffic on this connection");
+        }
+        {
+            let mut st = self.shared.lock();
+            if let Some(ep) = st.endpoint.as_mut() {
+                ep.closed(&self.peer, self.socket);
+            }
+            if st.peers.get(&self.peer).map(|h| h.socket) == Some(self.socket) {
+                st.peers.remove(&self.peer);
+            }
+        }
+        self.shared.notify();
+        // Dropping `session_tx` ends the session's reader with EOF.
+    }
+
+    fn command(&mut self, tr: &mut Translator, c: Command) {
+        match c {
+            Command::WhereIs {
+                label,
+                deadline,
+                reply,
+            } => {
+                let id = self.next_request;
+                self.next_request += 1;
+                match tr.whereis(&label, id, deadline) {
+                    Ok(()) => {
+                        self.whereis.insert(id, reply);
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
+                    }
+                }
+            }
+            Command::Announce { pid, name } => tr.announce(pid, name),
+            Command::Probe => {
+                if let Err(e) = self.conn.probe(Instant::now()) {
+                    tracing::debug!(peer = %self.peer, "cannot probe: {e}");
+                }
+            }
+            Command::Info { reply } => {
+                let _ = reply.send(PeerInfo {
+                    peer: self.peer.to_string(),
+                    learned: tr.learned().clone(),
+                    counters: tr.counters(),
+                });
+            }
+        }
+    }
+
+    /// Moves everything that is ready between `conn`, the translator, the
+    /// socket and the session. Returns why to stop, if so.
+    async fn pump(
+        &mut self,
+        tr: &mut Translator,
+        wr: &mut OwnedWriteHalf,
+        session_tx: &mpsc::Sender<NetworkMessage>,
+    ) -> Option<End> {
+        let mut end = None;
+        loop {
+            let mut progressed = false;
+            let now = Instant::now();
+            while let Some(ev) = self.conn.poll_event() {
+                progressed = true;
+                match ev {
+                    ntt::Event::IncomingConnectionOpened(lcid) => tr.handle_peer_opened(lcid),
+                    ntt::Event::Received { lcid, payload } => {
+                        tr.handle_peer_frame(lcid, payload, now)
+                    }
+                    ntt::Event::IncomingConnectionClosed(lcid) => tr.handle_peer_closed(lcid),
+                    ntt::Event::CloseCancelled => {
+                        if let Some(ep) = self.shared.lock().endpoint.as_mut() {
+                            ep.reopened(&self.peer, self.socket);
+                        }
+                    }
+                    ntt::Event::ProbeAck => tracing::debug!(peer = %self.peer, "probe answered"),
+                    ntt::Event::SocketClosed => end = Some(End::Peer("closed by handshake".into())),
+                    ntt::Event::EndPointClosed { outgoing_lost } => {
+                        end = Some(End::Peer(format!(
+                            "peer closed its endpoint ({} of our connections lost)",
+                            outgoing_lost.len()
+                        )))
+                    }
+                    ntt::Event::PeerUnresponsive(kind) => {
+                        end = Some(End::Peer(format!("peer unresponsive ({kind:?})")))
+                    }
+                    ntt::Event::ConnectionLost => end = Some(End::Peer("connection lost".into())),
+                    ntt::Event::ProtocolError(e) => {
+                        tracing::warn!(peer = %self.peer, "NT-TCP protocol error; closing this connection: {e}");
+                        end = Some(End::Peer(format!("protocol error: {e}")));
+                    }
+                    other => tracing::debug!(peer = %self.peer, ?other, "unexpected NT-TCP event"),
+                }
+            }
+            while let Some(a) = tr.poll_action() {
+                progressed = true;
+                self.act(a);
+            }
+            while let Some(ev) = tr.poll_event() {
+                progressed = true;
+                let Event::WhereIs { request, result } = ev;
+                if let Some(tx) = self.whereis.remove(&request) {
+                    let _ = tx.send(result);
+                }
+            }
+            if let Some(bytes) = self.conn.poll_transmit() {
+                progressed = true;
+                if let Err(e) = wr.write_all(&bytes).await {
+                    self.conn.handle_eof();
+                    end.get_or_insert(End::Peer(format!("write failed: {e}")));
+                }
+            }
+            while let Some(m) = tr.poll_session() {
+                progressed = true;
+                // Back-pressure: wait for the session rather than drop.
+                if session_tx.send(m).await.is_err() {
+                    return Some(End::Session);
+                }
+            }
+            if !progressed {
+                break;
+            }
+        }
+        if end.is_none()
+            && matches!(
+                self.conn.state(),
+                ConnectionState::Closed | ConnectionState::Failed
+            )
+        {
+            end = Some(End::Peer(format!("connection {:?}", self.conn.state())));
+        }
+        end
+    }
+
+    fn act(&mut self, a: DpAction) {
+        match a {
+            DpAction::Open { conn, from, to } => match self.conn.open() {
+                Ok(lcid) => {
+                    tracing::trace!(lcid, ?from, ?to, "opened lightweight connection");
+                    self.lcids.insert(conn, lcid);
+                }
+                Err(e) => {
+                    tracing::warn!(peer = %self.peer, ?to, "cannot open a lightweight connection: {e}")
+                }
+            },
+            DpAction::Send { conn, frame } => {
+                let Some(&lcid) = self.lcids.get(&conn) else {
+                    tracing::warn!(peer = %self.peer, len = frame.len(), "frame for a connection that failed to open dropped");
+                    return;
+                };
+                if let Err(e) = self.conn.send(lcid, &frame) {
+                    tracing::warn!(peer = %self.peer, lcid, len = frame.len(), "frame not sent: {e}");
+                }
+            }
+            DpAction::Close { conn } => {
+                if let Some(lcid) = self.lcids.remove(&conn) {
+                    if let Err(e) = self.conn.close(lcid) {
+                        tracing::debug!(peer = %self.peer, lcid, "close failed: {e}");
+                    }
+                    if self.conn.state() == ConnectionState::Closing {
+                        if let Some(ep) = self.shared.lock().endpoint.as_mut() {
+                            ep.closing(&self.peer, self.socket);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+// ----------------------------------------------------------------------
+// The session's view
+
+struct DpConnection {
+    peer: EndPointAddress,
+    peer_addr: SocketAddr,
+    local_addr: SocketAddr,
+    session_rx: mpsc::Receiver<NetworkMessage>,
+    writer_tx: mpsc::Sender<Vec<NetworkMessage>>,
+}
+
+impl TransportConnection for DpConnection {
+    fn peer_addr(&self) -> SocketAddr {
+        self.peer_addr
+    }
+
+    fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    fn peer_label(&self) -> String {
+        self.peer.to_string()
+    }
+
+    fn authenticated_peer(&self) -> Option<AuthenticatedPeer> {
+        // DP has no cookie: the peer is who its NT-TCP address says.
+        Some(AuthenticatedPeer {
+            name: self.peer.to_string(),
+            connection_string: self.peer.to_string(),
+        })
+    }
+
+    fn split(self: Box<Self>, _max: u64) -> (Box<dyn MessageReader>, Box<dyn MessageWriter>) {
+        // Frame sizes are bounded by `Limits::max_frame_len` in the NT-TCP
+        // decoder, before anything reaches the session.
+        (
+            Box::new(DpReader {
+                rx: self.session_rx,
+            }),
+            Box::new(DpWriter { tx: self.writer_tx }),
+        )
+    }
+}
+
+struct DpReader {
+    rx: mpsc::Receiver<NetworkMessage>,
+}
+
+impl MessageReader for DpReader {
+    fn read_message(&mut self) -> BoxFuture<'_, io::Result<NetworkMessage>> {
+        Box::pin(async move {
+            self.rx
+                .recv()
+                .await
+                .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "DP connection closed"))
+        })
+    }
+}
+
+struct DpWriter {
+    tx: mpsc::Sender<Vec<NetworkMessage>>,
+}
+
+impl MessageWriter for DpWriter {
+    fn write_messages<'a>(
+        &'a mut self,
+        messages: &'a [NetworkMessage],
+    ) -> BoxFuture<'a, io::Result<()>> {
+        Box::pin(async move {
+            self.tx
+                .send(messages.to_vec())
+                .await
+                .map_err(|_| channel_closed())
+        })
+    }
+}
