@@ -30,7 +30,6 @@ use dp_wire::ntt::{
     self, ConnectionState, EndPointAddress, IncomingDecision, OutgoingDecision, RejectReason,
     SocketId,
 };
-use ractor::ActorCell;
 use ractor_cluster::protocol::NetworkMessage;
 use ractor_cluster::transport::{
     AuthenticatedPeer, BoxFuture, MessageReader, MessageWriter, TransportConnection,
@@ -83,8 +82,6 @@ pub struct PeerInfo {
 pub(crate) struct PeerHandle {
     socket: SocketId,
     pub(crate) commands: mpsc::Sender<Command>,
-    /// Remote actors we had the session create, by ractor remote pid.
-    pub(crate) remote_cells: HashMap<u64, ActorCell>,
 }
 
 #[derive(Debug, Default)]
@@ -587,7 +584,6 @@ fn start_session(
             PeerHandle {
                 socket,
                 commands: cmd_tx,
-                remote_cells: HashMap::new(),
             },
         );
     }

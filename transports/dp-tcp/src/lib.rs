@@ -276,8 +276,9 @@ impl DpTcp {
     /// `cast!`, call it with `call!` (after converting with
     /// `ActorRef::from`).
     ///
-    /// The handle is registered under `name` in ractor's registry if that
-    /// name is free, else under `dp:<peer>/<unique>.<counter>`.
+    /// The handle carries `name` (`get_name`), but ractor keeps remote
+    /// actors out of its name registry: keep the returned cell, or call
+    /// this again (a second lookup returns the same actor).
     pub async fn whereis(
         &self,
         peer: &str,
@@ -342,7 +343,7 @@ impl DpTcp {
     }
 
     /// Have the session create (or reuse) the RemoteActor for `pid` and
-    /// find its cell.
+    /// find its cell in its process group (see [`translate::Translator::announce`]).
     async fn attach(
         &self,
         peer: &EndPointAddress,
@@ -351,65 +352,38 @@ impl DpTcp {
         deadline: Instant,
     ) -> Result<ActorCell, DpError> {
         let rpid = ids::remote_pid(pid.local);
-        let alive =
-            |c: &ActorCell| !matches!(c.get_status(), ActorStatus::Stopping | ActorStatus::Stopped);
-        let is_it = |c: &ActorCell| {
-            matches!(c.get_id(), ActorId::Remote { pid, .. } if pid == rpid) && alive(c)
+        let scope = translate::REMOTE_SCOPE.to_owned();
+        let group = translate::remote_group(&NodeId::new(peer.as_str()), rpid);
+        let find = || {
+            ractor::pg::get_scoped_members(&scope, &group)
+                .into_iter()
+                .find(|c| {
+                    matches!(c.get_id(), ActorId::Remote { pid, .. } if pid == rpid)
+                        && !matches!(c.get_status(), ActorStatus::Stopping | ActorStatus::Stopped)
+                })
         };
-        {
-            let st = self.shared.lock();
-            let h = st
-                .peers
-                .get(peer)
-                .ok_or_else(|| DpError::NotConnected(peer.to_string()))?;
-            if let Some(c) = h.remote_cells.get(&rpid).filter(|c| alive(c)) {
-                return Ok(c.clone());
-            }
-        }
-        // ractor exposes remote actors only through the name registry (the
-        // pid registry holds local actors), so every RemoteActor we create
-        // gets a name: the one asked for if free, else a unique one.
-        let register = match name {
-            Some(n) => match ractor::registry::where_is(n) {
-                None => n.to_owned(),
-                Some(c) if is_it(&c) => return Ok(self.remember(peer, rpid, c)),
-                Some(_) => synthetic_name(peer, pid),
-            },
-            None => synthetic_name(peer, pid),
-        };
-        if let Some(c) = ractor::registry::where_is(&register).filter(|c| is_it(c)) {
-            return Ok(self.remember(peer, rpid, c));
+        if let Some(c) = find() {
+            return Ok(c);
         }
         self.command(
             peer,
             driver::Command::Announce {
                 pid: rpid,
-                name: Some(register.clone()),
+                name: name.map(str::to_owned),
             },
         )?;
         loop {
-            if let Some(c) = ractor::registry::where_is(&register).filter(|c| is_it(c)) {
-                return Ok(self.remember(peer, rpid, c));
+            if let Some(c) = find() {
+                return Ok(c);
             }
             if Instant::now() >= deadline {
                 return Err(DpError::Timeout(format!(
-                    "the session with {peer} did not create an actor for {pid} (registered as {register:?}); was it created earlier under another name?"
+                    "the session with {peer} did not create an actor for {pid}"
                 )));
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
-
-    fn remember(&self, peer: &EndPointAddress, rpid: u64, c: ActorCell) -> ActorCell {
-        if let Some(h) = self.shared.lock().peers.get_mut(peer) {
-            h.remote_cells.insert(rpid, c.clone());
-        }
-        c
-    }
-}
-
-fn synthetic_name(peer: &EndPointAddress, pid: &ProcessId) -> String {
-    format!("dp:{peer}/{}.{}", pid.local.unique, pid.local.counter)
 }
 
 fn parse_peer(peer: &str) -> Result<EndPointAddress, DpError> {

@@ -71,6 +71,18 @@ use crate::registry::{Incoming, TypeRegistry};
 /// `WhereIsReply` fingerprint (a lookup has no side effect).
 pub const PROBE_LABEL: &str = "kaisui.dp-tcp.probe";
 
+/// The ractor process-group scope in which the `RemoteActor` of every
+/// Haskell process announced through [`Translator::announce`] is a member.
+pub const REMOTE_SCOPE: &str = "kaisui.dp-tcp";
+
+/// The group (in [`REMOTE_SCOPE`]) of the `RemoteActor` for ractor remote
+/// pid `pid` on `peer`: `<peer node>/<unique>.<counter>`.
+pub fn remote_group(peer: &NodeId, pid: u64) -> String {
+    let l = remote_local_id(pid);
+    let peer = String::from_utf8_lossy(peer.as_bytes());
+    format!("{peer}/{}.{}", l.unique, l.counter)
+}
+
 /// The driver's handle for one of our outgoing lightweight connections.
 pub type ConnKey = u64;
 
@@ -408,11 +420,20 @@ impl Translator {
     }
 
     /// Tell the session that the peer has process `pid` (a ractor remote
-    /// pid from [`remote_pid`]), to be registered under `name` if given.
+    /// pid from [`remote_pid`]), named `name` for display.
+    ///
+    /// This is a `Control::PgJoin` rather than a `Control::Spawn`: both make
+    /// the session create the `RemoteActor`, but ractor puts remote actors
+    /// in neither its name nor its pid registry, so the process group
+    /// [`REMOTE_SCOPE`]/[`remote_group`] is the only place where `DpTcp`
+    /// can find the actor's cell afterwards. ractor removes it from the
+    /// group when it stops.
     pub fn announce(&mut self, pid: u64, name: Option<String>) {
         self.to_session
-            .push_back(control_msg(control_message::Msg::Spawn(control::Spawn {
+            .push_back(control_msg(control_message::Msg::PgJoin(control::PgJoin {
+                group: remote_group(&self.peer, pid),
                 actors: vec![control::Actor { pid, name }],
+                scope: REMOTE_SCOPE.to_owned(),
             })));
     }
 

@@ -839,7 +839,7 @@ fn terminate_closes_the_connections_an_actor_opened() {
 }
 
 #[test]
-fn whereis_request_answers_with_an_event_and_announce_spawns_the_remote_actor() {
+fn whereis_request_answers_with_an_event_and_announce_creates_the_remote_actor_in_its_group() {
     let mut t = translator();
     let now = Instant::now();
     t.whereis("echo", 7, now + Duration::from_secs(1)).unwrap();
@@ -879,11 +879,13 @@ fn whereis_request_answers_with_an_event_and_announce_spawns_the_remote_actor() 
     t.announce(ractor_pid_of(&theirs(8)), Some("echo".into()));
     assert_eq!(
         session(&mut t),
-        vec![control_msg(control_message::Msg::Spawn(control::Spawn {
+        vec![control_msg(control_message::Msg::PgJoin(control::PgJoin {
+            group: format!("{PEER}/{PEER_UNIQUE}.8"),
             actors: vec![control::Actor {
                 pid: remote_pid(theirs(8).local),
                 name: Some("echo".into()),
             }],
+            scope: REMOTE_SCOPE.into(),
         }))]
     );
 }

@@ -1,0 +1,200 @@
+//! Shared setup of the DpTcp integration tests: a ractor node on DpTcp, a
+//! greeter actor, and the Haskell-side view of its messages.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use dp_tcp::{haskell_type_fingerprint, DpTcp, DpTcpConfig, TypeRegistry};
+use dp_wire::binary::{decode_exact, Decode, Encode, Reader};
+use dp_wire::dp::{Message, NodeId, ProcessId};
+use dp_wire::fingerprint::Fingerprint;
+use dp_wire::Limits;
+use ractor::{Actor, ActorProcessingErr, ActorRef, BytesConvertable, RpcReplyPort};
+use ractor_cluster::{NodeServer, NodeServerMessage, RactorClusterMessage};
+use tokio::sync::mpsc;
+
+/// Bound of every wait in these tests (never a timing assertion).
+pub const T: Duration = Duration::from_secs(10);
+
+/// The payload of every test message.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Greeting {
+    /// Some text.
+    #[prost(string, tag = "1")]
+    pub text: String,
+    /// A Binary-encoded DP ProcessId to answer to, if any.
+    #[prost(bytes = "vec", tag = "2")]
+    pub reply_to: Vec<u8>,
+}
+
+ractor_cluster::derive_serialization_for_prost_type! {Greeting}
+
+impl Greeting {
+    pub fn new(text: &str) -> Self {
+        Self {
+            text: text.into(),
+            reply_to: vec![],
+        }
+    }
+
+    pub fn with_reply_to(text: &str, pid: &ProcessId) -> Self {
+        let mut reply_to = Vec::new();
+        pid.encode(&mut reply_to);
+        Self {
+            text: text.into(),
+            reply_to,
+        }
+    }
+
+    pub fn reply_pid(&self) -> ProcessId {
+        decode_exact(&self.reply_to, &Limits::default()).expect("a Binary ProcessId")
+    }
+}
+
+/// The greeter's protocol. On the Haskell side:
+/// `data Hello = Hello !ByteString`, `data Ask = Ask !ProcessId !ByteString`,
+/// `newtype AskReply = AskReply ByteString`, in module `Kaisui.Greeter` of
+/// an executable.
+#[derive(RactorClusterMessage)]
+pub enum GreeterMsg {
+    Hello(Greeting),
+    #[rpc]
+    Ask(Greeting, RpcReplyPort<Greeting>),
+}
+
+pub fn types() -> TypeRegistry {
+    TypeRegistry::new()
+        .module("main", "Kaisui.Greeter")
+        .cast("Hello", "Hello")
+        .call("Ask", "Ask", "AskReply")
+}
+
+pub fn fp(name: &str) -> Fingerprint {
+    haskell_type_fingerprint("main", "Kaisui.Greeter", name)
+}
+
+/// ractor's packing of one field: u64 BE length ++ bytes, which is also
+/// Data.Binary's strict ByteString.
+pub fn packed(g: &Greeting) -> Vec<u8> {
+    let b = g.clone().into_bytes();
+    let mut v = (b.len() as u64).to_be_bytes().to_vec();
+    v.extend_from_slice(&b);
+    v
+}
+
+pub fn unpack(payload: &[u8]) -> Greeting {
+    let n = u64::from_be_bytes(payload[..8].try_into().unwrap()) as usize;
+    assert_eq!(payload.len(), 8 + n, "one ByteString field");
+    Greeting::from_bytes(payload[8..].to_vec())
+}
+
+/// What a Haskell `send pid (Hello bytes)` puts on the wire.
+pub fn hello(g: &Greeting) -> Message {
+    Message::new(fp("Hello"), packed(g))
+}
+
+/// `Ask replyTo bytes`.
+pub fn ask(reply_to: &ProcessId, g: &Greeting) -> Message {
+    let mut payload = Vec::new();
+    reply_to.encode(&mut payload);
+    payload.extend_from_slice(&packed(g));
+    Message::new(fp("Ask"), payload)
+}
+
+/// Splits an `Ask` payload into its reply pid and Greeting.
+pub fn parse_ask(m: &Message) -> (ProcessId, Greeting) {
+    let payload = m.payload();
+    let limits = Limits::default();
+    let mut r = Reader::shared(&payload, &limits);
+    let pid = ProcessId::decode(&mut r).expect("reply pid first");
+    let rest = r.take_rest();
+    (pid, unpack(&rest))
+}
+
+/// Forwards every Hello to the test and answers every Ask.
+pub struct Greeter;
+
+impl Actor for Greeter {
+    type Msg = GreeterMsg;
+    type State = mpsc::UnboundedSender<Greeting>;
+    type Arguments = mpsc::UnboundedSender<Greeting>;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        seen: Self::Arguments,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        Ok(seen)
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        seen: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            GreeterMsg::Hello(g) => {
+                let _ = seen.send(g);
+            }
+            GreeterMsg::Ask(g, reply) => {
+                let _ = reply.send(Greeting::new(&format!("re: {}", g.text)));
+            }
+        }
+        Ok(())
+    }
+}
+
+pub async fn spawn_greeter(
+    name: &str,
+) -> (ActorRef<GreeterMsg>, mpsc::UnboundedReceiver<Greeting>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let (r, _) = Actor::spawn(Some(name.to_owned()), Greeter, tx)
+        .await
+        .expect("greeter starts");
+    (r, rx)
+}
+
+/// The next Greeting the greeter saw.
+pub async fn seen(rx: &mut mpsc::UnboundedReceiver<Greeting>) -> Greeting {
+    tokio::time::timeout(T, rx.recv())
+        .await
+        .expect("the greeter gets a message in time")
+        .expect("greeter alive")
+}
+
+/// A ractor node on DpTcp, listening on 127.0.0.1.
+pub struct RustNode {
+    pub dp: DpTcp,
+    pub server: ActorRef<NodeServerMessage>,
+    pub node: NodeId,
+}
+
+pub async fn rust_node(name: &str) -> RustNode {
+    let dp = DpTcp::new(DpTcpConfig::new(types())).expect("valid config");
+    let server = NodeServer::new(
+        0,
+        "no-cookie-in-dp".into(),
+        name.into(),
+        "localhost".into(),
+        None,
+        None,
+    )
+    .with_transport(dp.clone());
+    let (server, _) = Actor::spawn(None, server, ()).await.expect("node server");
+    wait_until("DpTcp listening", || dp.node_id().is_some()).await;
+    let node = dp.node_id().unwrap();
+    RustNode { dp, server, node }
+}
+
+/// Polls `cond` every 5 ms for up to [`T`].
+pub async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + T;
+    while !cond() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
