@@ -38,6 +38,14 @@
 //! - **Pids**: see [`ids`].
 //! - **Messages and types**: see [`registry`] and the table in
 //!   [`translate`].
+//! - **Rust handles to Haskell processes.** [`DpTcp::whereis`] sends
+//!   `WhereIs` from a synthetic pid; on `Just pid` (and in
+//!   [`DpTcp::process`] for a pid from a payload) the session's reader
+//!   yields a `Control::PgJoin` into the group
+//!   [`translate::remote_group`] of scope [`translate::REMOTE_SCOPE`], which
+//!   makes the session create the `RemoteActor`, and DpTcp returns the
+//!   group's member. A process group is used because ractor keeps remote
+//!   actors out of its name and pid registries.
 //! - **Learned vs configured**: application fingerprints are configured in
 //!   the [`TypeRegistry`]. distributed-process's own types use
 //!   [`DpTcpConfig::build`] (default: the captured build) until learned:

@@ -53,6 +53,12 @@ async fn haskell_whereis_and_nsend_reach_a_rust_actor() {
     assert_eq!(seen(&mut rx).await.text, "by name");
     p.send(&pid, hello(&Greeting::new("by pid"))).await.unwrap();
     assert_eq!(seen(&mut rx).await.text, "by pid");
+
+    // The peer's connection is the session: connecting back is refused.
+    let dup =
+        ractor_cluster::client_connect_transport(&rust.server, peer.node_id().as_str().unwrap())
+            .await;
+    assert!(format!("{dup:?}").contains("AlreadyExists"), "{dup:?}");
     assert!(peer.violations().is_empty(), "{:?}", peer.violations());
 }
 
