@@ -411,4 +411,17 @@ impl Transport for DpTcp {
     fn connect(&self, address: String) -> BoxFuture<'_, io::Result<Box<dyn TransportConnection>>> {
         Box::pin(driver::connect(self.shared.clone(), address))
     }
+
+    /// Our NT-TCP address `host:port:0`, which is also our NodeId, so that
+    /// peers (and the session's self-connection check) see the same
+    /// string DP nodes use.
+    fn connection_string(&self, _hostname: &str, port: u16) -> String {
+        match self.shared.ctx.get() {
+            Some((address, _)) => address.to_string(),
+            None => {
+                let host = self.shared.config.host.as_deref().unwrap_or("127.0.0.1");
+                format!("{host}:{port}:0")
+            }
+        }
+    }
 }

@@ -36,6 +36,23 @@ async fn haskell_whereis_and_nsend_reach_a_rust_actor() {
         .unwrap()
         .expect("the greeter is found");
     assert_eq!(pid, rust.dp.pid_of(&greeter.get_cell()).unwrap());
+    // The node advertises its NodeId as its connection string, and knows
+    // the peer by the peer's.
+    assert_eq!(
+        ractor_cluster::transport::Transport::connection_string(&rust.dp, "localhost", 0),
+        rust.node.as_str().unwrap()
+    );
+    let sessions = ractor::call_t!(
+        rust.server,
+        ractor_cluster::NodeServerMessage::GetSessions,
+        5000
+    )
+    .unwrap();
+    let s = sessions.values().next().expect("the peer's session");
+    assert_eq!(
+        s.peer_name.as_ref().map(|n| n.connection_string.clone()),
+        Some(peer.node_id().as_str().unwrap().to_owned())
+    );
     assert_eq!(
         p.whereis_remote(&rust.node, "nobody-here", T)
             .await
