@@ -17,8 +17,9 @@ commands:
                         longer applies on the pinned release
   test [-- ARGS]        sync if needed, cargo test --workspace ARGS, then xtask's tests
   demo [-- ARGS]        sync if needed, cargo run -p kaisui-demo -- ARGS
-  ci                    fmt check, sync if needed, clippy (-D warnings except
-                        upstream's own code in the fork), test
+  lint                  fmt check, sync if needed, clippy (-D warnings except
+                        upstream's own code in the fork)
+  ci                    lint, then test
 
 options (also as environment variables):
   --fork-dir DIR        fork location       [KAISUI_FORK_DIR, default ractor_cluster_ext]
@@ -44,6 +45,8 @@ pub enum Command {
     Test(Vec<String>),
     /// `demo`, with args passed to the demo.
     Demo(Vec<String>),
+    /// `lint`.
+    Lint,
     /// `ci`.
     Ci,
     /// `help`.
@@ -103,6 +106,7 @@ pub fn parse(args: &[String]) -> Result<Args> {
         ["fork", "check"] => Command::Check,
         ["test"] => Command::Test(extra.clone()),
         ["demo"] => Command::Demo(extra.clone()),
+        ["lint"] => Command::Lint,
         ["ci"] => Command::Ci,
         ["help"] | [] => Command::Help,
         _ => bail!("unknown command `{}`\n\n{USAGE}", words.join(" ")),

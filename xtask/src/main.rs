@@ -14,6 +14,7 @@ fn main() -> ExitCode {
             Command::Check => fork::check(&paths),
             Command::Test(extra) => tasks::test(&paths, &extra),
             Command::Demo(extra) => tasks::demo(&paths, &extra),
+            Command::Lint => tasks::lint(&paths),
             Command::Ci => tasks::ci(&paths),
             Command::Help => {
                 print!("{USAGE}");
