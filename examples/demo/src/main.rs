@@ -1,237 +1,138 @@
-//! kaisui demo: two ractor nodes in one process, connected through
-//! `NodeServer::with_transport`, exchanging casts and calls in both
-//! directions and printing what crossed.
+//! kaisui demo.
 //!
-//! Run it with `cargo xtask demo`. `RUST_LOG=debug` shows the sessions'
-//! own logs.
+//! 1. Two ractor nodes in this process exchange casts and calls over
+//!    `NativeTransport`.
+//! 2. A ractor node on `DpTcp` (address `127.0.0.1:<port>:0`) with a
+//!    `greeter` and a `counter` exchanges casts and calls, both ways, with
+//!    a Cloud Haskell node. The payloads are the protobuf messages of
+//!    `proto/`. So that the demo runs without GHC, the Haskell node is
+//!    `dp_peer::PlainNode`, kaisui's test-support implementation of a plain
+//!    distributed-process node, started in this process; the real Haskell
+//!    programs doing the same are in `examples/haskell/`.
+//! 3. It prints how a Haskell program connects; with `--serve` it keeps
+//!    the node up for one until Ctrl-C.
+//!
+//! Run it with `cargo xtask demo [-- --port N --serve]`. `RUST_LOG=debug`
+//! shows the sessions' own logs. Any failed step exits non-zero.
 
-use std::net::{IpAddr, Ipv4Addr};
-use std::time::Duration;
+mod actors;
+mod haskell;
+mod msgs;
+mod native;
 
-use ractor::concurrency::JoinHandle;
-use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use ractor_cluster::node::{NodeServer, NodeServerMessage, NodeServerSessionInformation};
-use ractor_cluster::transport::NativeTransport;
-use ractor_cluster::{NodeEventSubscription, RactorClusterMessage};
+use std::process::ExitCode;
+
 use tokio::sync::mpsc;
 
-/// What a greeter understands; both variants cross the network.
-#[derive(RactorClusterMessage)]
-enum GreeterMessage {
-    /// Fire and forget.
-    Hello(String),
-    /// Request and reply.
-    #[rpc]
-    Ask(String, RpcReplyPort<String>),
+/// Where actors report what they received; the demo prints it in order.
+pub type Out = mpsc::UnboundedSender<String>;
+
+/// Report a line. A line starting with `FAILED:` fails the demo.
+pub fn say(out: &Out, line: String) {
+    let _ = out.send(line);
 }
 
-/// A greeter that reports what it received on a channel the demo prints from.
-struct Greeter {
-    node: &'static str,
-    seen: mpsc::UnboundedSender<String>,
+/// The receiving side of [`Out`].
+pub struct Lines {
+    rx: mpsc::UnboundedReceiver<String>,
 }
 
-impl Actor for Greeter {
-    type Msg = GreeterMessage;
-    type State = ();
-    type Arguments = ();
-
-    async fn pre_start(
-        &self,
-        _myself: ActorRef<Self::Msg>,
-        _args: (),
-    ) -> Result<(), ActorProcessingErr> {
-        Ok(())
-    }
-
-    async fn handle(
-        &self,
-        _myself: ActorRef<Self::Msg>,
-        message: Self::Msg,
-        _state: &mut (),
-    ) -> Result<(), ActorProcessingErr> {
-        match message {
-            GreeterMessage::Hello(text) => {
-                let _ = self
-                    .seen
-                    .send(format!("node {} received cast: {text:?}", self.node));
-            }
-            GreeterMessage::Ask(question, reply) => {
-                let answer = format!("{} answers {question:?}", self.node);
-                let _ = self.seen.send(format!(
-                    "node {} received call: {question:?}, replying {answer:?}",
-                    self.node
-                ));
-                let _ = reply.send(answer);
+impl Lines {
+    /// Prints reported lines until one contains `needle`.
+    pub async fn wait_for(&mut self, needle: &str) -> Result<String, String> {
+        let deadline = tokio::time::Instant::now() + actors::T;
+        loop {
+            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
+                Ok(Some(line)) => {
+                    println!("{line}");
+                    if line.starts_with("FAILED:") || line.contains("could not") {
+                        return Err(line);
+                    }
+                    if line.contains(needle) {
+                        return Ok(line);
+                    }
+                }
+                Ok(None) => return Err("all reporters are gone".into()),
+                Err(_) => return Err(format!("timed out waiting for {needle:?}")),
             }
         }
-        Ok(())
+    }
+
+    /// Prints what was reported so far.
+    pub fn drain(&mut self) {
+        while let Ok(line) = self.rx.try_recv() {
+            println!("{line}");
+        }
+    }
+
+    /// The next reported line.
+    pub async fn next(&mut self) -> Option<String> {
+        self.rx.recv().await
     }
 }
 
-/// Forwards node events to the demo's output.
-struct PrintEvents {
-    node: &'static str,
-    out: mpsc::UnboundedSender<String>,
-}
+const USAGE: &str = "usage: kaisui-demo [--port N] [--serve] [--haskell-unit UNIT_ID]
+  --port N              port of the DpTcp node (default 4000; 0 = ephemeral;
+                        an ephemeral port is used if N is taken)
+  --serve               keep the DpTcp node up after the exchange, until Ctrl-C
+  --haskell-unit ID     unit id of the Haskell message types
+                        (default kaisui-examples-0.1.0.0-inplace; see docs/haskell-guide.md)";
 
-impl NodeEventSubscription for PrintEvents {
-    fn node_session_opened(&self, ses: NodeServerSessionInformation) {
-        let _ = self.out.send(format!(
-            "node {}: session opened with {}",
-            self.node, ses.peer_addr
-        ));
+fn parse_args() -> Result<haskell::Options, String> {
+    let mut opts = haskell::Options {
+        port: 4000,
+        serve: false,
+        unit: msgs::DEFAULT_HASKELL_UNIT.into(),
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--port" => {
+                let v = args.next().ok_or("--port needs a value")?;
+                opts.port = v.parse().map_err(|e| format!("--port {v}: {e}"))?;
+            }
+            "--serve" => opts.serve = true,
+            "--haskell-unit" => opts.unit = args.next().ok_or("--haskell-unit needs a value")?,
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            other => return Err(format!("unknown argument {other:?}")),
+        }
     }
-
-    fn node_session_disconnected(&self, ses: NodeServerSessionInformation) {
-        let _ = self.out.send(format!(
-            "node {}: session with {:?} closed",
-            self.node,
-            ses.peer_name.map(|n| n.name)
-        ));
-    }
-
-    fn node_session_authenticated(&self, ses: NodeServerSessionInformation) {
-        let _ = self.out.send(format!(
-            "node {}: authenticated {:?}",
-            self.node,
-            ses.peer_name.map(|n| n.name)
-        ));
-    }
-
-    fn node_session_ready(&self, ses: NodeServerSessionInformation) {
-        let _ = self.out.send(format!(
-            "node {}: ready with {:?}",
-            self.node,
-            ses.peer_name.map(|n| n.name)
-        ));
-    }
-}
-
-type Spawned<M> = (ActorRef<M>, JoinHandle<()>);
-
-async fn start_node(
-    name: &'static str,
-    port: u16,
-    out: &mpsc::UnboundedSender<String>,
-) -> Result<Spawned<NodeServerMessage>, Box<dyn std::error::Error>> {
-    let server = NodeServer::new(
-        port,
-        "kaisui-demo-cookie".to_string(),
-        name.to_string(),
-        "127.0.0.1".to_string(),
-        None,
-        None,
-    )
-    .with_listen_addr(IpAddr::V4(Ipv4Addr::LOCALHOST))
-    .with_transport(NativeTransport::default());
-    let (node, handle) = Actor::spawn(None, server, ()).await?;
-    node.cast(NodeServerMessage::SubscribeToEvents {
-        id: "demo".to_string(),
-        subscription: Box::new(PrintEvents {
-            node: name,
-            out: out.clone(),
-        }),
-    })?;
-    Ok((node, handle))
-}
-
-fn free_port() -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
-        .local_addr()?
-        .port())
+    Ok(opts)
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
         .init();
-
-    let (out, mut printed) = mpsc::unbounded_channel();
-    let printer = tokio::spawn(async move {
-        while let Some(line) = printed.recv().await {
-            println!("{line}");
+    let opts = match parse_args() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("{e}\n{USAGE}");
+            return ExitCode::from(2);
         }
-    });
-
-    let port_a = free_port()?;
-    let (node_a, node_a_handle) = start_node("alpha", port_a, &out).await?;
-    let (node_b, node_b_handle) = start_node("beta", 0, &out).await?;
-
-    let (greeter_a, greeter_a_handle) = Actor::spawn(
-        Some("greeter-alpha".to_string()),
-        Greeter {
-            node: "alpha",
-            seen: out.clone(),
-        },
-        (),
-    )
-    .await?;
-    let (greeter_b, greeter_b_handle) = Actor::spawn(
-        Some("greeter-beta".to_string()),
-        Greeter {
-            node: "beta",
-            seen: out.clone(),
-        },
-        (),
-    )
-    .await?;
-
-    println!("beta connects to alpha at 127.0.0.1:{port_a} through NativeTransport");
-    ractor_cluster::client_connect_transport(&node_b, format!("127.0.0.1:{port_a}")).await?;
-
-    // Both nodes live in this process and share its registry, where each
-    // greeter's name already points at the local actor. The sessions' remote
-    // handles are found through pg groups instead.
-    ractor::pg::join("greeters-alpha".to_string(), vec![greeter_a.get_cell()]);
-    ractor::pg::join("greeters-beta".to_string(), vec![greeter_b.get_cell()]);
-    let remote_a = remote_member("greeters-alpha").await?;
-    let remote_b = remote_member("greeters-beta").await?;
-    println!("remote handle for alpha's greeter: {}", remote_a.get_id());
-    println!("remote handle for beta's greeter: {}", remote_b.get_id());
-
-    ractor::cast!(
-        remote_a,
-        GreeterMessage::Hello("hi alpha, from beta".to_string())
-    )?;
-    ractor::cast!(
-        remote_b,
-        GreeterMessage::Hello("hi beta, from alpha".to_string())
-    )?;
-    let answer = ractor::call_t!(remote_a, GreeterMessage::Ask, 2_000, "ping?".to_string())?;
-    println!("beta's call to alpha returned {answer:?}");
-    let answer = ractor::call_t!(remote_b, GreeterMessage::Ask, 2_000, "pong?".to_string())?;
-    println!("alpha's call to beta returned {answer:?}");
-
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    for actor in [greeter_a.get_cell(), greeter_b.get_cell()] {
-        actor.stop(None);
+    };
+    let (out, rx) = mpsc::unbounded_channel();
+    let mut lines = Lines { rx };
+    let result = async {
+        native::run(&out, &mut lines).await?;
+        haskell::run(&opts, &out, &mut lines).await
     }
-    greeter_a_handle.await?;
-    greeter_b_handle.await?;
-    node_b.stop(None);
-    node_a.stop(None);
-    node_b_handle.await?;
-    node_a_handle.await?;
-    drop(out);
-    printer.await?;
-    println!("demo finished");
-    Ok(())
-}
-
-/// The remote member of a pg group: the RemoteActor a session created.
-async fn remote_member(group: &str) -> Result<ActorRef<GreeterMessage>, String> {
-    for _ in 0..200 {
-        if let Some(cell) = ractor::pg::get_members(&group.to_string())
-            .into_iter()
-            .find(|cell| !cell.get_id().is_local())
-        {
-            return Ok(cell.into());
+    .await;
+    lines.drain();
+    match result {
+        Ok(()) => {
+            println!("demo finished");
+            ExitCode::SUCCESS
         }
-        tokio::time::sleep(Duration::from_millis(25)).await;
+        Err(e) => {
+            eprintln!("demo failed: {e}");
+            ExitCode::FAILURE
+        }
     }
-    Err(format!("no remote member of {group:?} appeared"))
 }
