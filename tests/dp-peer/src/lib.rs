@@ -11,13 +11,18 @@
 //! Layout:
 //! - [`node`]: sockets, the NT-TCP endpoint, lightweight connections,
 //!   processes;
-//! - `nc`: the node controller (a match over `ProcessSignal`);
+//! - `nc`: the node controller (a match over `ProcessSignal`), with the
+//!   link and monitor tables of Node.hs;
+//! - [`exit`]: why a process ended ([`ExitReason`]) and the `DiedReason`
+//!   its node reports for it;
 //! - [`msg`]: messages built and chunked as GHC builds them.
 
+pub mod exit;
 pub mod msg;
 mod nc;
 pub mod node;
 
+pub use exit::ExitReason;
 pub use msg::{GhcPut, Messages};
 pub use node::{PlainNode, PlainNodeConfig, Process, ReceivedStream, SocketSummary};
 

@@ -1,24 +1,150 @@
 //! The node controller: one task reading NCMsgs in order, like Node.hs's
 //! `nodeController` thread. Each `ProcessSignal` has its own `effect_*`
-//! function; monitor, link and unlink are logged and ignored for now.
+//! function.
+//!
+//! Links and monitors are kept as in Node.hs: one table each of
+//! `(watched, watcher[, ref])`, on *both* nodes of a remote watch (the
+//! watcher's NC inserts when it forwards the signal, the watched one's when
+//! it receives it). When something dies, `effect_died` notifies the
+//! watchers (a message for monitors, an exception for links; a `Died` to
+//! their node if they are remote), and a dying watcher's remaining entries
+//! are reported to the other nodes so that they can drop them.
 
+use std::cmp::Ordering;
 use std::sync::Arc;
 
 use dp_wire::dp::{
-    DidSpawn, DiedReason, Identifier, Message, NCMsg, NodeId, NodeStats, ProcessId, ProcessInfo,
-    ProcessInfoNone, ProcessSignal, RegisterReply, WhereIsReply,
+    DidSpawn, DidUnlinkNode, DidUnlinkPort, DidUnlinkProcess, DidUnmonitor, DiedReason, Identifier,
+    Message, MonitorRef, NCMsg, NodeId, NodeLinkException, NodeMonitorNotification, NodeStats,
+    PortLinkException, PortMonitorNotification, ProcessId, ProcessInfo, ProcessInfoNone,
+    ProcessLinkException, ProcessMonitorNotification, ProcessSignal, RegisterReply, WhereIsReply,
 };
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
+use crate::exit::ExitReason;
 use crate::node::Shared;
 
-pub(crate) async fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<NCMsg>) {
+/// Haskell's derived `Ord Identifier`: constructors in declaration order
+/// (Node < Process < SendPort, unlike the wire tags), then the fields.
+/// Notifications go out in this order, so it is visible on the wire.
+pub(crate) fn hs_cmp(a: &Identifier, b: &Identifier) -> Ordering {
+    fn rank(i: &Identifier) -> u8 {
+        match i {
+            Identifier::Node(_) => 0,
+            Identifier::Process(_) => 1,
+            Identifier::SendPort(_) => 2,
+        }
+    }
+    // Same constructor: the derived Rust order compares the fields as
+    // Haskell does (NodeId bytes, then unique, then counter).
+    rank(a).cmp(&rank(b)).then_with(|| a.cmp(b))
+}
+
+fn ref_cmp(a: &MonitorRef, b: &MonitorRef) -> Ordering {
+    hs_cmp(&a.ident, &b.ident).then(a.counter.cmp(&b.counter))
+}
+
+/// The NC's `_links` and `_monitors` (`BiMultiMap`s: sets of triples),
+/// kept sorted in Haskell's order.
+#[derive(Debug, Default)]
+pub(crate) struct Watches {
+    /// `(them, us)`: `us` is linked to `them`.
+    links: Vec<(Identifier, ProcessId)>,
+    /// `(them, us, ref)`: `us` monitors `them` with `ref`.
+    monitors: Vec<(Identifier, ProcessId, MonitorRef)>,
+}
+
+fn link_cmp(a: &(Identifier, ProcessId), b: &(Identifier, ProcessId)) -> Ordering {
+    hs_cmp(&a.0, &b.0).then_with(|| a.1.cmp(&b.1))
+}
+
+fn mon_cmp(
+    a: &(Identifier, ProcessId, MonitorRef),
+    b: &(Identifier, ProcessId, MonitorRef),
+) -> Ordering {
+    hs_cmp(&a.0, &b.0)
+        .then_with(|| a.1.cmp(&b.1))
+        .then_with(|| ref_cmp(&a.2, &b.2))
+}
+
+impl Watches {
+    pub(crate) fn link_list(&self) -> Vec<(Identifier, ProcessId)> {
+        self.links.clone()
+    }
+
+    pub(crate) fn monitor_list(&self) -> Vec<(Identifier, ProcessId, MonitorRef)> {
+        self.monitors.clone()
+    }
+
+    /// A second identical link or monitor is no new entry (a set).
+    fn insert_link(&mut self, e: (Identifier, ProcessId)) {
+        if let Err(i) = self.links.binary_search_by(|x| link_cmp(x, &e)) {
+            self.links.insert(i, e);
+        }
+    }
+
+    fn remove_link(&mut self, e: &(Identifier, ProcessId)) {
+        if let Ok(i) = self.links.binary_search_by(|x| link_cmp(x, e)) {
+            self.links.remove(i);
+        }
+    }
+
+    fn insert_monitor(&mut self, e: (Identifier, ProcessId, MonitorRef)) {
+        if let Err(i) = self.monitors.binary_search_by(|x| mon_cmp(x, &e)) {
+            self.monitors.insert(i, e);
+        }
+    }
+
+    fn remove_monitor(&mut self, e: &(Identifier, ProcessId, MonitorRef)) {
+        if let Ok(i) = self.monitors.binary_search_by(|x| mon_cmp(x, e)) {
+            self.monitors.remove(i);
+        }
+    }
+}
+
+/// What the NC task reads: NCMsgs, and test barriers.
+pub(crate) enum NcInput {
+    Msg(NCMsg),
+    /// Answered with whether nothing else was queued behind it.
+    Barrier(oneshot::Sender<bool>),
+}
+
+/// The NC's queue (`localCtrlChan`).
+pub(crate) struct NcTx(mpsc::UnboundedSender<NcInput>);
+
+impl NcTx {
+    pub(crate) fn channel() -> (Self, mpsc::UnboundedReceiver<NcInput>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (Self(tx), rx)
+    }
+
+    /// `writeChan localCtrlChan`.
+    pub(crate) fn send(&self, msg: NCMsg) -> Result<(), crate::PeerError> {
+        self.0
+            .send(NcInput::Msg(msg))
+            .map_err(|_| crate::PeerError::Closed)
+    }
+
+    /// Resolves once everything queued before it was handled, with
+    /// `true` if the queue was empty then.
+    pub(crate) fn barrier(&self) -> Option<oneshot::Receiver<bool>> {
+        let (tx, rx) = oneshot::channel();
+        self.0.send(NcInput::Barrier(tx)).ok().map(|_| rx)
+    }
+}
+
+pub(crate) async fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<NcInput>) {
     let nc = Nc { shared };
-    while let Some(msg) = rx.recv().await {
+    while let Some(input) = rx.recv().await {
         if nc.shared.lock().closed {
             break;
         }
-        nc.handle(msg).await;
+        match input {
+            NcInput::Msg(msg) => nc.handle(msg).await,
+            NcInput::Barrier(done) => {
+                let _ = done.send(rx.is_empty());
+            }
+        }
     }
 }
 
@@ -39,6 +165,21 @@ fn dest_nid(signal: &ProcessSignal) -> Option<&NodeId> {
         ProcessSignal::LocalSend { to, .. } => Some(&to.node),
         ProcessSignal::LocalPortSend { to, .. } => Some(&to.process.node),
         _ => None,
+    }
+}
+
+/// `impliesDeathOf`: the death of `a` implies that of `b` (a node's
+/// processes and ports, a process's ports).
+fn implies_death(a: &Identifier, b: &Identifier) -> bool {
+    use Identifier as I;
+    match (a, b) {
+        (I::Node(n), I::Node(m)) => n == m,
+        (I::Node(n), I::Process(p)) => p.node == *n,
+        (I::Node(n), I::SendPort(c)) => c.process.node == *n,
+        (I::Process(p), I::Process(q)) => p == q,
+        (I::Process(p), I::SendPort(c)) => c.process == *p,
+        (I::SendPort(c), I::SendPort(d)) => c == d,
+        _ => false,
     }
 }
 
@@ -71,13 +212,14 @@ impl Nc {
         }
         use ProcessSignal as S;
         match (msg.sender, msg.signal) {
-            (
-                Identifier::Process(from),
-                sig @ (S::Link(_) | S::Unlink(_) | S::Monitor(_) | S::Unmonitor(_)),
-            ) => {
-                // Links and monitors come with a later task.
-                tracing::warn!(%from, signal = sig.name(), "not implemented yet; ignored");
+            (Identifier::Process(from), S::Link(them)) => {
+                self.effect_monitor(from, them, None).await
             }
+            (Identifier::Process(from), S::Monitor(r)) => {
+                self.effect_monitor(from, r.ident.clone(), Some(r)).await
+            }
+            (Identifier::Process(from), S::Unlink(them)) => self.effect_unlink(from, them),
+            (Identifier::Process(from), S::Unmonitor(r)) => self.effect_unmonitor(from, r),
             (_, S::Died { who, reason }) => self.effect_died(who, reason).await,
             (Identifier::Process(from), S::Spawn { closure, spawn_ref }) => {
                 // We have no RemoteTable: every closure is one whose label
@@ -126,18 +268,18 @@ impl Nc {
                 tracing::debug!(?to, "LocalPortSend: this node has no typed channels");
             }
             (Identifier::Process(from), S::Kill { target, reason }) => {
+                // `ProcessKillException`: the target ends with
+                // `killed-by=<from>,reason=<reason>`.
                 if target.node == *self.node_id() {
-                    let why = format!("killed-by={from},reason={reason}");
-                    self.shared.terminate(&target, DiedReason::Exception(why));
+                    let exit = ExitReason::Kill { by: from, reason };
+                    self.shared.terminate_with(&target, exit);
                 }
             }
             (Identifier::Process(from), S::Exit { target, reason }) => {
+                // `ProcessExitException`: `exit-from=<from>[,reason=<r>]`.
                 if target.node == *self.node_id() {
-                    let why = match self.shared.messages.decode::<String>(&reason) {
-                        Some(r) => format!("exit-from={from},reason={r}"),
-                        None => format!("exit-from={from}"),
-                    };
-                    self.shared.terminate(&target, DiedReason::Exception(why));
+                    let exit = ExitReason::Exit { from, reason };
+                    self.shared.terminate_with(&target, exit);
                 }
             }
             (Identifier::Process(from), S::GetInfo(pid)) => self.effect_get_info(from, pid).await,
@@ -156,8 +298,8 @@ impl Nc {
                         NodeStats {
                             node: self.node_id().clone(),
                             registered_names: st.registry.len() as i64,
-                            monitors: 0,
-                            links: 0,
+                            monitors: st.watches.monitors.len() as i64,
+                            links: st.watches.links.len() as i64,
                             processes: st.processes.len() as i64,
                         }
                     };
@@ -217,9 +359,209 @@ impl Nc {
         self.send_to_node(&pid.node, msg).await;
     }
 
-    /// `ncEffectDied`, without links and monitors: names of the dead are
-    /// dropped, and nodes that registered them are told (`forwardDeath`).
+    fn is_local(&self, ident: &Identifier) -> bool {
+        ident.node() == self.node_id()
+    }
+
+    /// `isValidLocalIdentifier`: this node, or a live local process. We
+    /// have no typed channels, so no port is valid.
+    fn is_valid_local(&self, ident: &Identifier) -> bool {
+        match ident {
+            Identifier::Node(n) => n == self.node_id(),
+            Identifier::Process(p) => self.shared.lock().processes.contains_key(&p.local),
+            Identifier::SendPort(_) => false,
+        }
+    }
+
+    /// `postAsMessage`: a value into a local process's mailbox.
+    fn post<T: dp_wire::dp::Serializable>(&self, to: &ProcessId, value: &T) {
+        let m = self.shared.messages.of(value);
+        self.shared.deliver_local(to, m);
+    }
+
+    /// `ncEffectMonitor` (`mref` is `None` for a link). A remote target is
+    /// recorded without checking (its node checks); a local one only if it
+    /// lives, else the watcher learns `DiedUnknownId` at once: locally, or
+    /// as a `Died` from this NC to the watcher's node (capture 04).
+    async fn effect_monitor(&self, from: ProcessId, them: Identifier, mref: Option<MonitorRef>) {
+        let record = !self.is_local(&them) || self.is_valid_local(&them);
+        if record {
+            let mut st = self.shared.lock();
+            match mref {
+                Some(r) => st.watches.insert_monitor((them, from, r)),
+                None => st.watches.insert_link((them, from)),
+            }
+        } else if from.node == *self.node_id() {
+            self.notify_died(&from, &them, DiedReason::UnknownId, mref)
+                .await;
+        } else {
+            tracing::debug!(%from, ?them, "watch of an unknown local id");
+            let msg = NCMsg {
+                sender: Identifier::Node(self.node_id().clone()),
+                signal: ProcessSignal::Died {
+                    who: them,
+                    reason: DiedReason::UnknownId,
+                },
+            };
+            self.send_to_node(&from.node, msg).await;
+        }
+    }
+
+    /// `ncEffectUnlink`: a local unlinker gets its `DidUnlink*` at once
+    /// (nothing is acknowledged across nodes, capture 17).
+    fn effect_unlink(&self, from: ProcessId, them: Identifier) {
+        if from.node == *self.node_id() {
+            match &them {
+                Identifier::Process(p) => self.post(&from, &DidUnlinkProcess(p.clone())),
+                Identifier::Node(n) => self.post(&from, &DidUnlinkNode(n.clone())),
+                Identifier::SendPort(c) => self.post(&from, &DidUnlinkPort(c.clone())),
+            }
+        }
+        self.shared.lock().watches.remove_link(&(them, from));
+    }
+
+    /// `ncEffectUnmonitor`.
+    fn effect_unmonitor(&self, from: ProcessId, r: MonitorRef) {
+        if from.node == *self.node_id() {
+            self.post(&from, &DidUnmonitor(r.clone()));
+        }
+        let e = (r.ident.clone(), from, r);
+        self.shared.lock().watches.remove_monitor(&e);
+    }
+
+    /// `notifyDied`: a local watcher gets a notification message
+    /// (monitor) or an exception that ends it (link); a remote watcher's
+    /// node gets `Died src reason` from this NC.
+    async fn notify_died(
+        &self,
+        dest: &ProcessId,
+        src: &Identifier,
+        reason: DiedReason,
+        mref: Option<MonitorRef>,
+    ) {
+        if dest.node != *self.node_id() {
+            let msg = NCMsg {
+                sender: Identifier::Node(self.node_id().clone()),
+                signal: ProcessSignal::Died {
+                    who: src.clone(),
+                    reason,
+                },
+            };
+            self.send_to_node(&dest.node, msg).await;
+            return;
+        }
+        tracing::debug!(watcher = %dest, who = ?src, ?reason, link = mref.is_none(), "notify");
+        match (mref, src.clone()) {
+            (Some(monitor_ref), Identifier::Process(pid)) => self.post(
+                dest,
+                &ProcessMonitorNotification {
+                    monitor_ref,
+                    pid,
+                    reason,
+                },
+            ),
+            (Some(monitor_ref), Identifier::Node(node)) => self.post(
+                dest,
+                &NodeMonitorNotification {
+                    monitor_ref,
+                    node,
+                    reason,
+                },
+            ),
+            (Some(monitor_ref), Identifier::SendPort(port)) => self.post(
+                dest,
+                &PortMonitorNotification {
+                    monitor_ref,
+                    port,
+                    reason,
+                },
+            ),
+            // `throwException`: the linked process ends (our processes
+            // cannot catch).
+            (None, Identifier::Process(pid)) => self.shared.terminate_with(
+                dest,
+                ExitReason::ProcessLink(ProcessLinkException { pid, reason }),
+            ),
+            (None, Identifier::Node(node)) => self.shared.terminate_with(
+                dest,
+                ExitReason::NodeLink(NodeLinkException { node, reason }),
+            ),
+            (None, Identifier::SendPort(port)) => self.shared.terminate_with(
+                dest,
+                ExitReason::PortLink(PortLinkException { port, reason }),
+            ),
+        }
+    }
+
+    /// `ncEffectDied`: watchers of `who` (and of what its death implies)
+    /// are notified, only local ones if a node died; a dead local process
+    /// that still watched things elsewhere is reported to those nodes
+    /// (`forwardDeath`), and its own entries are dropped. Then names of
+    /// the dead are dropped, and nodes that registered them are told.
     async fn effect_died(&self, who: Identifier, reason: DiedReason) {
+        let (links, monitors, watched_elsewhere) = {
+            let mut st = self.shared.lock();
+            let w = &mut st.watches;
+            let (hit_links, kept_links): (Vec<_>, Vec<_>) = std::mem::take(&mut w.links)
+                .into_iter()
+                .partition(|(them, _)| implies_death(&who, them));
+            let (hit_mons, kept_mons): (Vec<_>, Vec<_>) = std::mem::take(&mut w.monitors)
+                .into_iter()
+                .partition(|(them, _, _)| implies_death(&who, them));
+            // One `Died` per distinct watched identifier on another node.
+            let mut elsewhere = Vec::new();
+            if let Identifier::Process(pid) = &who {
+                let mut idents: Vec<&Identifier> = kept_links
+                    .iter()
+                    .filter(|(_, us)| us == pid)
+                    .map(|(them, _)| them)
+                    .chain(
+                        kept_mons
+                            .iter()
+                            .filter(|(_, us, _)| us == pid)
+                            .map(|(them, _, _)| them),
+                    )
+                    .collect();
+                idents.sort_by(|a, b| hs_cmp(a, b));
+                idents.dedup();
+                elsewhere = idents
+                    .into_iter()
+                    .map(|i| i.node().clone())
+                    .filter(|n| n != self.node_id())
+                    .collect();
+            }
+            // Entries whose watcher died go too.
+            w.links = kept_links
+                .into_iter()
+                .filter(|(_, us)| !implies_death_of(&who, us))
+                .collect();
+            w.monitors = kept_mons
+                .into_iter()
+                .filter(|(_, us, _)| !implies_death_of(&who, us))
+                .collect();
+            (hit_links, hit_mons, elsewhere)
+        };
+        let local_only = matches!(who, Identifier::Node(_));
+        for (them, us) in links {
+            if !local_only || us.node == *self.node_id() {
+                self.notify_died(&us, &them, reason.clone(), None).await;
+            }
+        }
+        for (them, us, r) in monitors {
+            if !local_only || us.node == *self.node_id() {
+                self.notify_died(&us, &them, reason.clone(), Some(r)).await;
+            }
+        }
+        for nid in watched_elsewhere {
+            let msg = NCMsg {
+                sender: Identifier::Node(self.node_id().clone()),
+                signal: ProcessSignal::Died {
+                    who: who.clone(),
+                    reason: reason.clone(),
+                },
+            };
+            self.send_to_node(&nid, msg).await;
+        }
         let forward = {
             let mut st = self.shared.lock();
             st.registry.retain(|_, p| !implies_death_of(&who, p));
@@ -351,6 +693,24 @@ impl Nc {
                     .messages
                     .of(&ProcessInfoNone(DiedReason::UnknownId)),
                 Some(mb) => {
+                    let them = Identifier::Process(pid.clone());
+                    let mut monitors: Vec<(ProcessId, MonitorRef)> = st
+                        .watches
+                        .monitors
+                        .iter()
+                        .filter(|(t, _, _)| *t == them)
+                        .map(|(_, us, r)| (us.clone(), r.clone()))
+                        .collect();
+                    monitors.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| ref_cmp(&a.1, &b.1)));
+                    let mut links: Vec<ProcessId> = st
+                        .watches
+                        .links
+                        .iter()
+                        .filter(|(t, _)| *t == them)
+                        .map(|(_, us)| us.clone())
+                        .collect();
+                    links.sort();
+                    links.dedup();
                     // `foldlWithKey` prepends: names in descending order.
                     let mut names: Vec<String> = st
                         .registry
@@ -364,8 +724,8 @@ impl Nc {
                         node: pid.node.clone(),
                         registered_names: names,
                         message_queue_length: len,
-                        monitors: Vec::new(),
-                        links: Vec::new(),
+                        monitors,
+                        links,
                     })
                 }
             }

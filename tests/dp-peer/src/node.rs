@@ -9,14 +9,16 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use dp_wire::binary::{decode_exact_shared, Encode};
 use dp_wire::dp::{
-    DiedReason, Identifier, LocalProcessId, Message, NCMsg, NodeId, ProcessId, ProcessSignal,
-    Serializable, WhereIsReply,
+    DidUnlinkNode, DidUnlinkProcess, DidUnmonitor, DiedReason, Identifier, LocalProcessId, Message,
+    MonitorRef, NCMsg, NodeId, NodeMonitorNotification, ProcessId, ProcessMonitorNotification,
+    ProcessSignal, Serializable, WhereIsReply,
 };
 use dp_wire::fingerprint::{Build, Fingerprint};
 use dp_wire::ntt::{
@@ -30,6 +32,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch, Notify};
 use tokio::task::JoinHandle;
 
+use crate::exit::ExitReason;
 use crate::msg::Messages;
 use crate::PeerError;
 
@@ -39,6 +42,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long we wait for the peer's own request after it answered ours
 /// Crossed before asking again (network-transport-tcp waits forever).
 const CROSSED_WAIT: Duration = Duration::from_secs(2);
+/// How long `unmonitor`/`unlink` wait for their own NC's acknowledgement
+/// (Haskell waits forever; it comes at once).
+const LOCAL_ACK_TIMEOUT: Duration = Duration::from_secs(10);
 /// lpidCounter of the first user process: 1-7 are a real node's service
 /// processes (README 2.2).
 const FIRST_USER_COUNTER: i32 = 8;
@@ -162,12 +168,16 @@ struct Deferred {
 pub(crate) struct MbInner {
     pub(crate) queue: VecDeque<Message>,
     died: Option<DiedReason>,
+    /// What ended the process, as the process saw it.
+    exit: Option<ExitReason>,
 }
 
 /// A process's mailbox.
 pub(crate) struct Mailbox {
     pub(crate) inner: Mutex<MbInner>,
     notify: Notify,
+    /// Wakes every [`Process::wait_exit`] (`notify` wakes one receiver).
+    ended: Notify,
 }
 
 impl Mailbox {
@@ -176,8 +186,10 @@ impl Mailbox {
             inner: Mutex::new(MbInner {
                 queue: VecDeque::new(),
                 died: None,
+                exit: None,
             }),
             notify: Notify::new(),
+            ended: Notify::new(),
         }
     }
 
@@ -195,13 +207,37 @@ impl Mailbox {
     }
 
     fn die(&self, reason: DiedReason) {
+        self.end(ExitReason::from(reason.clone()), reason);
+    }
+
+    /// The process ends: `exit` is why, `died` what its node reports.
+    fn end(&self, exit: ExitReason, died: DiedReason) {
         let mut g = self.lock();
         if g.died.is_none() {
-            g.died = Some(reason);
+            g.died = Some(died);
+            g.exit = Some(exit);
             g.queue.clear();
         }
         drop(g);
         self.notify.notify_one();
+        self.ended.notify_waiters();
+    }
+
+    /// Waits until the process ended (bounded by `timeout`).
+    async fn wait_end(&self, timeout: Duration) -> Result<ExitReason, PeerError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            // Registered before the check, so an end in between is seen.
+            let ended = self.ended.notified();
+            tokio::pin!(ended);
+            ended.as_mut().enable();
+            if let Some(e) = self.lock().exit.clone() {
+                return Ok(e);
+            }
+            if tokio::time::timeout_at(deadline, ended).await.is_err() {
+                return Err(PeerError::Timeout);
+            }
+        }
     }
 
     async fn take(
@@ -243,6 +279,8 @@ pub(crate) struct State {
     /// `registeredOnNodes`: local pids registered in other nodes'
     /// registries, so their death can be forwarded there.
     pub(crate) registered_on_nodes: BTreeMap<ProcessId, Vec<(NodeId, i32)>>,
+    /// The NC's link and monitor tables (`_links`, `_monitors`).
+    pub(crate) watches: crate::nc::Watches,
     conns: HashMap<(Identifier, Identifier), OutConn>,
     received: Vec<ReceivedStream>,
     deferred: Vec<Deferred>,
@@ -262,7 +300,7 @@ pub(crate) struct Shared {
     probe_timeout: Duration,
     state: Mutex<State>,
     changed: watch::Sender<u64>,
-    pub(crate) nc_tx: mpsc::UnboundedSender<NCMsg>,
+    pub(crate) nc_tx: crate::nc::NcTx,
 }
 
 /// A handle on a plain distributed-process node (cheap to clone).
@@ -308,7 +346,7 @@ impl PlainNode {
         let address = EndPointAddress::new(&config.host, &port.to_string(), 0)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
         let node_id = NodeId::new(address.as_str());
-        let (nc_tx, nc_rx) = mpsc::unbounded_channel();
+        let (nc_tx, nc_rx) = crate::nc::NcTx::channel();
         let shared = Arc::new(Shared {
             node_id,
             messages: Messages::new(config.build),
@@ -323,6 +361,7 @@ impl PlainNode {
                 next_counter: FIRST_USER_COUNTER,
                 registry: BTreeMap::new(),
                 registered_on_nodes: BTreeMap::new(),
+                watches: Default::default(),
                 conns: HashMap::new(),
                 received: Vec::new(),
                 deferred: Vec::new(),
@@ -379,6 +418,7 @@ impl PlainNode {
                 local,
             },
             mailbox,
+            monitor_counter: AtomicI32::new(0),
         }
     }
 
@@ -394,6 +434,35 @@ impl PlainNode {
     /// The local registry's entry for `name` (like `whereis`).
     pub fn whereis(&self, name: &str) -> Option<ProcessId> {
         self.shared.lock().registry.get(name).cloned()
+    }
+
+    /// Waits until the node controller has nothing left to do: everything
+    /// queued before the call is handled, and so is whatever that queued in
+    /// turn (a link exception's `Died`, a lost send's disconnect). Its
+    /// sends are written to the sockets by then. For tests that must show
+    /// that nothing happens.
+    pub async fn nc_settled(&self) -> Result<(), PeerError> {
+        let deadline = tokio::time::Instant::now() + CONNECT_TIMEOUT;
+        loop {
+            let rx = self.shared.nc_tx.barrier().ok_or(PeerError::Closed)?;
+            match tokio::time::timeout_at(deadline, rx).await {
+                Err(_) => return Err(PeerError::Timeout),
+                Ok(Err(_)) => return Err(PeerError::Closed),
+                Ok(Ok(true)) => return Ok(()),
+                Ok(Ok(false)) => {}
+            }
+        }
+    }
+
+    /// The NC's monitors: `(watched, watcher, ref)`, in Haskell's order.
+    /// Both ends of a remote monitor keep an entry, as in Node.hs.
+    pub fn monitors(&self) -> Vec<(Identifier, ProcessId, MonitorRef)> {
+        self.shared.lock().watches.monitor_list()
+    }
+
+    /// The NC's links: `(linked-to, linker)`, in Haskell's order.
+    pub fn links(&self) -> Vec<(Identifier, ProcessId)> {
+        self.shared.lock().watches.link_list()
     }
 
     /// Every byte received, per TCP connection, in accept/connect order.
@@ -490,6 +559,8 @@ pub struct Process {
     shared: Arc<Shared>,
     pid: ProcessId,
     mailbox: Arc<Mailbox>,
+    /// `monitorCounter`: MonitorRef counters are per process, from 0.
+    monitor_counter: AtomicI32,
 }
 
 impl std::fmt::Debug for Process {
@@ -563,7 +634,7 @@ impl Process {
             signal,
         };
         if *node == self.shared.node_id {
-            return self.shared.nc_tx.send(msg).map_err(|_| PeerError::Closed);
+            return self.shared.nc_tx.send(msg);
         }
         self.shared.send_ctrl_to_node(node, &msg).await
     }
@@ -669,6 +740,241 @@ impl Process {
         self.mailbox.lock().queue.len()
     }
 
+    /// `sendCtrlMsg Nothing`: an NCMsg from this process to its own NC,
+    /// which forwards it to the node the signal names (`destNid`).
+    fn send_local_ctrl(&self, signal: ProcessSignal) -> Result<(), PeerError> {
+        self.check_alive()?;
+        self.shared.nc_tx.send(NCMsg {
+            sender: Identifier::Process(self.pid.clone()),
+            signal,
+        })
+    }
+
+    /// `monitor'`: a new MonitorRef for `ident`, and a Monitor to the NC.
+    fn monitor_ident(&self, ident: Identifier) -> Result<MonitorRef, PeerError> {
+        self.check_alive()?;
+        let r = MonitorRef {
+            ident,
+            counter: self.monitor_counter.fetch_add(1, Ordering::Relaxed),
+        };
+        tracing::debug!(pid = %self.pid, monitor = ?r, "monitor");
+        self.send_local_ctrl(ProcessSignal::Monitor(r.clone()))?;
+        Ok(r)
+    }
+
+    /// `monitor`: when `pid` ends, is unknown, or its node is lost, a
+    /// `ProcessMonitorNotification` with this ref arrives in the mailbox
+    /// (see [`expect_monitor_notification`](Self::expect_monitor_notification)).
+    pub fn monitor(&self, pid: &ProcessId) -> Result<MonitorRef, PeerError> {
+        self.monitor_ident(Identifier::Process(pid.clone()))
+    }
+
+    /// `monitorNode`: a `NodeMonitorNotification` arrives when the
+    /// connection to `node` is lost (a clean `closeLocalNode` there looks
+    /// the same, capture 18).
+    pub fn monitor_node(&self, node: &NodeId) -> Result<MonitorRef, PeerError> {
+        self.monitor_ident(Identifier::Node(node.clone()))
+    }
+
+    /// `unmonitorAsync`: an Unmonitor to the NC, without waiting.
+    pub fn unmonitor_async(&self, r: &MonitorRef) -> Result<(), PeerError> {
+        self.send_local_ctrl(ProcessSignal::Unmonitor(r.clone()))
+    }
+
+    /// `unmonitor`: waits for the own NC's `DidUnmonitor`, then drops a
+    /// notification for `r` that may already be queued. No notification
+    /// for `r` arrives afterwards.
+    pub async fn unmonitor(&self, r: &MonitorRef) -> Result<(), PeerError> {
+        self.unmonitor_async(r)?;
+        let (build, limits) = (self.shared.messages.build(), &self.shared.limits);
+        let fp = <DidUnmonitor as Serializable>::fingerprint(build);
+        self.mailbox
+            .take(
+                |m| {
+                    m.fingerprint == fp
+                        && m.decode_as::<DidUnmonitor>(build, limits)
+                            .ok()
+                            .flatten()
+                            .is_some_and(|d| d.0 == *r)
+                },
+                LOCAL_ACK_TIMEOUT,
+            )
+            .await?;
+        let nfp = <ProcessMonitorNotification as Serializable>::fingerprint(build);
+        let mut g = self.mailbox.lock();
+        if let Some(i) = g.queue.iter().position(|m| {
+            m.fingerprint == nfp
+                && m.decode_as::<ProcessMonitorNotification>(build, limits)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|n| n.monitor_ref == *r)
+        }) {
+            g.queue.remove(i);
+        }
+        Ok(())
+    }
+
+    /// `link`: when `pid` ends (normally too), is unknown, or its node is
+    /// lost, this process ends with a `ProcessLinkException` (see
+    /// [`exit_reason`](Self::exit_reason)). Links are one-way.
+    pub fn link(&self, pid: &ProcessId) -> Result<(), PeerError> {
+        self.send_local_ctrl(ProcessSignal::Link(Identifier::Process(pid.clone())))
+    }
+
+    /// `linkNode`: this process ends with a `NodeLinkException` when the
+    /// connection to `node` is lost.
+    pub fn link_node(&self, node: &NodeId) -> Result<(), PeerError> {
+        self.send_local_ctrl(ProcessSignal::Link(Identifier::Node(node.clone())))
+    }
+
+    /// `unlink`: waits for the own NC's `DidUnlinkProcess`; no link
+    /// exception for `pid` comes afterwards.
+    pub async fn unlink(&self, pid: &ProcessId) -> Result<(), PeerError> {
+        self.send_local_ctrl(ProcessSignal::Unlink(Identifier::Process(pid.clone())))?;
+        self.expect_local_ack(&DidUnlinkProcess(pid.clone())).await
+    }
+
+    /// `unlinkNode`: waits for the own NC's `DidUnlinkNode`.
+    pub async fn unlink_node(&self, node: &NodeId) -> Result<(), PeerError> {
+        self.send_local_ctrl(ProcessSignal::Unlink(Identifier::Node(node.clone())))?;
+        self.expect_local_ack(&DidUnlinkNode(node.clone())).await
+    }
+
+    /// Takes the acknowledgement equal to `ack` from the mailbox.
+    async fn expect_local_ack<T: Serializable + PartialEq>(
+        &self,
+        ack: &T,
+    ) -> Result<(), PeerError> {
+        let (build, limits) = (self.shared.messages.build(), &self.shared.limits);
+        let fp = T::fingerprint(build);
+        self.mailbox
+            .take(
+                |m| {
+                    m.fingerprint == fp
+                        && m.decode_as::<T>(build, limits)
+                            .ok()
+                            .flatten()
+                            .is_some_and(|d| d == *ack)
+                },
+                LOCAL_ACK_TIMEOUT,
+            )
+            .await
+            .map(drop)
+    }
+
+    /// `kill pid reason`: via the own NC (so it cannot overtake an
+    /// earlier monitor or link); `pid` ends with
+    /// `DiedException "killed-by=<me>,reason=<reason>"`.
+    pub fn kill(&self, pid: &ProcessId, reason: &str) -> Result<(), PeerError> {
+        self.send_local_ctrl(ProcessSignal::Kill {
+            target: pid.clone(),
+            reason: reason.to_owned(),
+        })
+    }
+
+    /// `exit pid reason` (named so because [`exit`](Self::exit) ends this
+    /// process): via the own NC; `pid` ends with
+    /// `DiedException "exit-from=<me>,reason=<r>"` for a String reason,
+    /// `"exit-from=<me>"` for any other type.
+    pub fn exit_process(&self, pid: &ProcessId, reason: Message) -> Result<(), PeerError> {
+        self.send_local_ctrl(ProcessSignal::Exit {
+            target: pid.clone(),
+            reason,
+        })
+    }
+
+    /// `die reason`: ends this process with
+    /// `DiedException "exit-from=<me>,reason=<reason>"`.
+    pub fn die(&self, reason: &str) {
+        self.die_with(self.shared.messages.string(reason));
+    }
+
+    /// `die` with a reason of any type.
+    pub fn die_with(&self, reason: Message) {
+        self.shared.terminate_with(
+            &self.pid,
+            ExitReason::Exit {
+                from: self.pid.clone(),
+                reason,
+            },
+        );
+    }
+
+    /// Ends this process by an uncaught exception whose `show` is `shown`
+    /// (`error "kaboom"` shows as the message plus its call stack).
+    pub fn crash(&self, shown: &str) {
+        self.shared
+            .terminate_with(&self.pid, ExitReason::Exception(shown.to_owned()));
+    }
+
+    /// Ends this process so that its node reports exactly `reason` to
+    /// watchers (any `DiedReason`, including ones no exception gives).
+    pub fn end_with(&self, reason: DiedReason) {
+        self.shared
+            .terminate_with(&self.pid, ExitReason::Reported(reason));
+    }
+
+    /// What ended this process, if it ended: a link exception, a kill, an
+    /// exit, its own `die`, …
+    pub fn exit_reason(&self) -> Option<ExitReason> {
+        self.mailbox.lock().exit.clone()
+    }
+
+    /// Waits (up to `timeout`) until this process ends, and says why.
+    pub async fn wait_exit(&self, timeout: Duration) -> Result<ExitReason, PeerError> {
+        self.mailbox.wait_end(timeout).await
+    }
+
+    /// The `ProcessMonitorNotification` for `r` (other messages stay
+    /// queued).
+    pub async fn expect_monitor_notification(
+        &self,
+        r: &MonitorRef,
+        timeout: Duration,
+    ) -> Result<ProcessMonitorNotification, PeerError> {
+        self.expect_decoded(
+            |n: &ProcessMonitorNotification| n.monitor_ref == *r,
+            timeout,
+        )
+        .await
+    }
+
+    /// The `NodeMonitorNotification` for `r` (other messages stay queued).
+    pub async fn expect_node_notification(
+        &self,
+        r: &MonitorRef,
+        timeout: Duration,
+    ) -> Result<NodeMonitorNotification, PeerError> {
+        self.expect_decoded(|n: &NodeMonitorNotification| n.monitor_ref == *r, timeout)
+            .await
+    }
+
+    /// The first message of type `T` that `pred` accepts, decoded.
+    pub async fn expect_decoded<T: Serializable>(
+        &self,
+        mut pred: impl FnMut(&T) -> bool,
+        timeout: Duration,
+    ) -> Result<T, PeerError> {
+        let (build, limits) = (self.shared.messages.build(), &self.shared.limits);
+        let fp = T::fingerprint(build);
+        let m = self
+            .mailbox
+            .take(
+                |m| {
+                    m.fingerprint == fp
+                        && m.decode_as::<T>(build, limits)
+                            .ok()
+                            .flatten()
+                            .is_some_and(|v| pred(&v))
+                },
+                timeout,
+            )
+            .await?;
+        m.decode_as(build, limits)
+            .map_err(|e| PeerError::Protocol(e.to_string()))?
+            .ok_or_else(|| PeerError::Protocol("fingerprint changed".into()))
+    }
+
     /// Ends the process normally: its outgoing lightweight connections are
     /// closed (CloseConnection, then CloseSocket if nothing else is open),
     /// and the NC learns `Died pid DiedNormal`.
@@ -703,24 +1009,33 @@ impl Shared {
         }
     }
 
+    /// A local process ends with `reason` (no particular exception).
+    pub(crate) fn terminate(&self, pid: &ProcessId, reason: DiedReason) {
+        self.terminate_with(pid, ExitReason::from(reason));
+    }
+
     /// A local process ends: close the connections it opened
     /// (`cleanupProcess`), then tell the NC (`Died pid reason`).
-    pub(crate) fn terminate(&self, pid: &ProcessId, reason: DiedReason) {
+    pub(crate) fn terminate_with(&self, pid: &ProcessId, exit: ExitReason) {
+        let reason = exit.died_reason(self.messages.build());
         let mut st = self.lock();
         let Some(mb) = st.processes.remove(&pid.local) else {
             return;
         };
-        mb.die(reason.clone());
+        mb.end(exit, reason.clone());
         if st.closed {
             return;
         }
         let me = Identifier::Process(pid.clone());
-        let mine: Vec<_> = st
+        let mut mine: Vec<_> = st
             .conns
             .keys()
             .filter(|(from, _)| *from == me)
             .cloned()
             .collect();
+        // Closed in `Map` key order, as `cleanupProcess` does (capture 04:
+        // lcids 1025, 1026, 1027 for targets 8, 9, 10).
+        mine.sort_by(|a, b| crate::nc::hs_cmp(&a.1, &b.1));
         for key in mine {
             if let Some(OutConn::Open { socket, lcid, .. }) = st.conns.remove(&key) {
                 close_lightweight(&mut st, socket, lcid);
@@ -764,8 +1079,35 @@ impl Shared {
 
     /// `sendPayload`: one frame on the cached connection `from -> to`,
     /// setting it up (connect, CreatedNewConnection, Identifier frame) if
-    /// there is none.
+    /// there is none. A failure tells the NC
+    /// `Died (NodeIdentifier (nodeOf to)) DiedDisconnect`, as Messaging.hs
+    /// does, so monitors and links of that node fire (unreachable node).
     pub(crate) async fn send_payload(
+        self: &Arc<Self>,
+        from: Identifier,
+        to: Identifier,
+        payload: Vec<u8>,
+        implicit: bool,
+    ) -> Result<(), PeerError> {
+        let r = self
+            .send_payload_once(from, to.clone(), payload, implicit)
+            .await;
+        if let Err(e) = &r {
+            if !self.lock().closed {
+                tracing::debug!(node = %self.node_id, ?to, error = %e, "send failed: reporting a disconnect");
+                let _ = self.nc_tx.send(NCMsg {
+                    sender: to.clone(),
+                    signal: ProcessSignal::Died {
+                        who: Identifier::Node(to.node().clone()),
+                        reason: DiedReason::Disconnect,
+                    },
+                });
+            }
+        }
+        r
+    }
+
+    async fn send_payload_once(
         self: &Arc<Self>,
         from: Identifier,
         to: Identifier,
