@@ -10,8 +10,12 @@ mod common;
 
 use bytes::Bytes;
 use common::{capture_stream, describe, node_5digit, normalize, wait_until, T};
+use dp_peer::ExitReason;
 use dp_peer::PlainNode;
-use dp_wire::dp::{ProcessId, ProcessSignal, RegisterReply, Serializable};
+use dp_wire::dp::{
+    DiedReason, Identifier, LocalProcessId, ProcessId, ProcessLinkException, ProcessSignal,
+    RegisterReply, Serializable,
+};
 use dp_wire::ntt::Role;
 
 /// Asserts that the single TCP connection A opened carried exactly the
@@ -218,4 +222,182 @@ async fn capture_15_register_remote() {
     drop(pa);
     assert_wire_matches("15-register-remote", &a, &b);
     b.kill();
+}
+
+/// B's node has exactly `n` incoming lightweight connections left.
+fn incoming_is(n: &PlainNode, count: usize) -> bool {
+    n.sockets().iter().map(|s| s.incoming).sum::<usize>() == count
+}
+
+/// The watched pid is recorded in `n`'s monitor table.
+fn monitored(n: &PlainNode, pid: &ProcessId) -> bool {
+    let who = Identifier::Process(pid.clone());
+    n.monitors().iter().any(|(t, _, _)| *t == who)
+}
+
+#[test_log::test(tokio::test)]
+async fn capture_04_monitor() {
+    let a = node_5digit(Some(0x8a545340_u32 as i32)).await;
+    let b = node_5digit(Some(0x4fb1ab5d)).await;
+    let pa = a.spawn();
+    let (normal, crash, err) = (b.spawn(), b.spawn(), b.spawn());
+    let kaboom =
+        "kaboom\nCallStack (from HasCallStack):\n  error, called at DpPeer.hs:201:9 in main:Main";
+    let mut got = Vec::new();
+    for (target, how) in [(&normal, 0), (&crash, 1), (&err, 2)] {
+        let r = pa.monitor(&target.pid()).unwrap();
+        // The Haskell peer waited 200 ms so that the send cannot overtake
+        // the Monitor; we wait until B has it.
+        wait_until("B records the monitor", || monitored(&b, &target.pid())).await;
+        pa.send(&target.pid(), a.messages().unit()).await.unwrap();
+        target.expect(T).await.unwrap();
+        match how {
+            0 => target.end_with(DiedReason::Normal),
+            1 => target.die("boom"),
+            _ => target.crash(kaboom),
+        }
+        got.push(pa.expect_monitor_notification(&r, T).await.unwrap().reason);
+    }
+    assert_eq!(
+        got,
+        [
+            DiedReason::Normal,
+            DiedReason::Exception(format!("exit-from={},reason=boom", crash.pid())),
+            DiedReason::Exception(kaboom.into()),
+        ]
+    );
+    let bogus = ProcessId {
+        node: b.node_id(),
+        local: LocalProcessId {
+            unique: 0x4fb1ab5d,
+            counter: 4242,
+        },
+    };
+    let r = pa.monitor(&bogus).unwrap();
+    assert_eq!(r.counter, 3);
+    let n = pa.expect_monitor_notification(&r, T).await.unwrap();
+    assert_eq!(n.reason, DiedReason::UnknownId);
+    // A's process ends: its three process connections close, in pid order.
+    pa.exit();
+    wait_until("B saw the CloseConnections", || incoming_is(&b, 1)).await;
+    a.clone().close().await;
+    wait_until("B drops the socket", || b.sockets().is_empty()).await;
+    assert_wire_matches("04-monitor", &a, &b);
+    b.kill();
+}
+
+#[test_log::test(tokio::test)]
+async fn capture_05_link() {
+    let a = node_5digit(Some(0x0cf5f739)).await;
+    let b = node_5digit(Some(0x2efa81ff)).await;
+    let (pa, linked) = (a.spawn(), b.spawn());
+    pa.link(&linked.pid()).unwrap();
+    wait_until("B records the link", || !b.links().is_empty()).await;
+    pa.send(&linked.pid(), a.messages().unit()).await.unwrap();
+    linked.expect(T).await.unwrap();
+    linked.die("linked-boom");
+    // B's Died makes A's NC throw ProcessLinkException into pa, which
+    // ends it: its process connection closes (CloseConnection 1025).
+    let why = DiedReason::Exception(format!("exit-from={},reason=linked-boom", linked.pid()));
+    assert_eq!(
+        pa.wait_exit(T).await.unwrap(),
+        ExitReason::ProcessLink(ProcessLinkException {
+            pid: linked.pid(),
+            reason: why
+        })
+    );
+    wait_until("B saw the CloseConnection", || incoming_is(&b, 1)).await;
+    a.clone().close().await;
+    wait_until("B drops the socket", || b.sockets().is_empty()).await;
+    assert_wire_matches("05-link", &a, &b);
+    b.kill();
+}
+
+#[test_log::test(tokio::test)]
+async fn capture_17_unmonitor_unlink() {
+    let a = node_5digit(Some(0xca0027a1_u32 as i32)).await;
+    let b = node_5digit(Some(0x4d9009c2)).await;
+    let (pa, target) = (a.spawn(), b.spawn());
+    let r = pa.monitor(&target.pid()).unwrap();
+    wait_until("B records the monitor", || b.monitors().len() == 1).await;
+    pa.unmonitor(&r).await.unwrap();
+    wait_until("B drops the monitor", || b.monitors().is_empty()).await;
+    pa.link(&target.pid()).unwrap();
+    wait_until("B records the link", || b.links().len() == 1).await;
+    pa.unlink(&target.pid()).await.unwrap();
+    wait_until("B drops the link", || b.links().is_empty()).await;
+    pa.send(&target.pid(), a.messages().unit()).await.unwrap();
+    target.expect(T).await.unwrap();
+    target.die("target-exit");
+    // B's NC handles the death and sends nothing (the capture's B->A
+    // stream is the connection response alone).
+    b.nc_settled().await.unwrap();
+    assert!(pa.is_alive());
+    assert_eq!(pa.queue_len(), 0);
+    pa.exit();
+    wait_until("B saw the CloseConnection", || incoming_is(&b, 1)).await;
+    a.clone().close().await;
+    wait_until("B drops the socket", || b.sockets().is_empty()).await;
+    assert_wire_matches("17-unmonitor-unlink", &a, &b);
+    b.kill();
+}
+
+#[test_log::test(tokio::test)]
+async fn capture_14_kill_exit_usend() {
+    let a = node_5digit(Some(0x823b6c81_u32 as i32)).await;
+    let b = node_5digit(Some(0x8a426b0e_u32 as i32)).await;
+    let pa = a.spawn();
+    let (killme, exitme, usendme) = (b.spawn(), b.spawn(), b.spawn());
+    let rk = pa.monitor(&killme.pid()).unwrap();
+    let re = pa.monitor(&exitme.pid()).unwrap();
+    wait_until("B records both monitors", || b.monitors().len() == 2).await;
+    let me = pa.pid();
+    pa.kill(&killme.pid(), "kill-reason").unwrap();
+    let n = pa.expect_monitor_notification(&rk, T).await.unwrap();
+    assert_eq!(
+        n.reason,
+        DiedReason::Exception(format!("killed-by={me},reason=kill-reason"))
+    );
+    pa.exit_process(&exitme.pid(), a.messages().string("exit-reason"))
+        .unwrap();
+    let n = pa.expect_monitor_notification(&re, T).await.unwrap();
+    assert_eq!(
+        n.reason,
+        DiedReason::Exception(format!("exit-from={me},reason=exit-reason"))
+    );
+    pa.usend(&usendme.pid(), a.messages().string("usend-hello"))
+        .await
+        .unwrap();
+    let got = usendme.expect(T).await.unwrap();
+    assert_eq!(
+        b.messages().decode::<String>(&got).as_deref(),
+        Some("usend-hello")
+    );
+    // closeLocalNode while pa runs: CloseEndPoint only.
+    a.clone().close().await;
+    wait_until("B drops the socket", || b.sockets().is_empty()).await;
+    drop(pa);
+    assert_wire_matches("14-kill-exit-usend", &a, &b);
+    b.kill();
+}
+
+#[test_log::test(tokio::test)]
+async fn capture_18_monitor_node() {
+    let a = node_5digit(Some(0xa9865b81_u32 as i32)).await;
+    let b = node_5digit(Some(0xa0fc3dab_u32 as i32)).await;
+    let (pa, victim) = (a.spawn(), b.spawn());
+    let rn = pa.monitor_node(&b.node_id()).unwrap();
+    let rp = pa.monitor(&victim.pid()).unwrap();
+    wait_until("B records both monitors", || b.monitors().len() == 2).await;
+    // B's closeLocalNode: CloseEndPoint, no Died; A's NC fires both
+    // watches itself.
+    b.clone().close().await;
+    let n = pa.expect_node_notification(&rn, T).await.unwrap();
+    assert_eq!(n.reason, DiedReason::Disconnect);
+    let n = pa.expect_monitor_notification(&rp, T).await.unwrap();
+    assert_eq!(n.reason, DiedReason::Disconnect);
+    wait_until("A drops the socket", || a.sockets().is_empty()).await;
+    a.clone().close().await;
+    assert_wire_matches("18-monitor-node", &a, &b);
+    drop(pa);
 }
