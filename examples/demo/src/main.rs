@@ -107,7 +107,10 @@ fn parse_args() -> Result<haskell::Options, String> {
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+            // A session ending when the stand-in node closes is expected
+            // here, not worth ractor_cluster's warning.
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn,ractor_cluster::node=error".into()),
         )
         .init();
     let opts = match parse_args() {
