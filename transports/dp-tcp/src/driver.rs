@@ -14,6 +14,16 @@
 //!   behind), so nothing the peer sent is dropped for lack of room; requests
 //!   from [`crate::DpTcp`] that find a full command queue fail with an error.
 //!
+//! - Liveness: a connection that has heard nothing from the peer for
+//!   [`DpTcpConfig::probe_interval`] sends NT-TCP's `ProbeSocket`; without
+//!   a `ProbeSocketAck` (or any other input) within
+//!   [`DpTcpConfig::probe_timeout`] the peer counts as gone. A write that
+//!   makes no progress for `probe_timeout` ends the connection too.
+//! - Lifecycle (see the private `watch` module and `docs/lifecycle.md`): the
+//!   translator's lifecycle events are carried out here; when a
+//!   connection ends for any reason, every RemoteActor of the peer is
+//!   stopped with `DiedDisconnect` before the session is told.
+//!
 //! One TCP connection per endpoint pair: a `connect` to a peer we already
 //! have a session with fails with [`io::ErrorKind::AlreadyExists`]; a
 //! crossed request that we lose waits until the peer's connection is
@@ -25,7 +35,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
-use dp_wire::dp::{NodeId, ProcessId};
+use bytes::Bytes;
+use dp_wire::dp::{DiedReason, NodeId, ProcessId, SpawnRef};
 use dp_wire::ntt::{
     self, ConnectionState, EndPointAddress, IncomingDecision, OutgoingDecision, RejectReason,
     SocketId,
@@ -40,7 +51,8 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, Notify};
 
-use crate::translate::{Context, Counters, DpAction, Event, Learned, Translator};
+use crate::translate::{remote_group, Context, Counters, DpAction, Event, Learned, Translator};
+use crate::watch::{self, WatcherMsg};
 use crate::DpTcpConfig;
 
 /// How long an NT-TCP handshake (either side) may take.
@@ -66,6 +78,21 @@ pub(crate) enum Command {
     },
 }
 
+/// Lifecycle news for one connection's translator, from outside its task
+/// (unbounded: each is one actor's death or one spawn, and none may be
+/// lost).
+#[derive(Debug)]
+pub(crate) enum Notice {
+    /// A local actor ended.
+    LocalDied { pid: u64, reason: DiedReason },
+    /// A Haskell `spawn` was carried out.
+    Spawned {
+        spawner: ProcessId,
+        spawn_ref: SpawnRef,
+        pid: u64,
+    },
+}
+
 /// What one peer connection learned and dropped.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerInfo {
@@ -82,6 +109,7 @@ pub struct PeerInfo {
 pub(crate) struct PeerHandle {
     socket: SocketId,
     pub(crate) commands: mpsc::Sender<Command>,
+    pub(crate) notices: mpsc::UnboundedSender<Notice>,
 }
 
 #[derive(Debug, Default)]
@@ -100,6 +128,10 @@ pub(crate) struct Shared {
     pub(crate) ctx: OnceLock<(EndPointAddress, Arc<Context>)>,
     state: Mutex<EndpointState>,
     changed: Notify,
+    /// Set once by `listen`.
+    pub(crate) watcher: OnceLock<ractor::ActorRef<WatcherMsg>>,
+    /// Haskell processes known dead (see [`watch::DeadRemotes`]).
+    pub(crate) dead: watch::DeadMap,
 }
 
 impl Shared {
@@ -110,6 +142,8 @@ impl Shared {
             ctx: OnceLock::new(),
             state: Mutex::new(EndpointState::default()),
             changed: Notify::new(),
+            watcher: OnceLock::new(),
+            dead: watch::DeadMap::default(),
         }
     }
 
@@ -175,6 +209,7 @@ pub(crate) async fn listen(
         directory: Arc::new(crate::RactorDirectory {
             expose: cfg.expose.clone(),
         }),
+        spawnable: cfg.spawn.keys().cloned().collect(),
     });
     if shared.ctx.set((address.clone(), ctx)).is_err() {
         return Err(io::Error::new(
@@ -182,6 +217,10 @@ pub(crate) async fn listen(
             "this DpTcp instance is already listening; use one DpTcp per NodeServer",
         ));
     }
+    let watcher = watch::start(&shared)
+        .await
+        .map_err(|e| io::Error::other(format!("cannot start DpTcp's watcher actor: {e}")))?;
+    let _ = shared.watcher.set(watcher);
     shared.lock().endpoint = Some(ntt::Endpoint::new(address.clone()));
     tracing::info!(%address, bind = %local, incarnation = shared.incarnation, "DP endpoint listening");
 
@@ -577,6 +616,7 @@ fn start_session(
     let (session_tx, session_rx) = mpsc::channel(cap);
     let (writer_tx, writer_rx) = mpsc::channel(cap);
     let (cmd_tx, cmd_rx) = mpsc::channel(cap);
+    let (notice_tx, notice_rx) = mpsc::unbounded_channel();
     {
         let mut st = shared.lock();
         st.peers.insert(
@@ -584,6 +624,7 @@ fn start_session(
             PeerHandle {
                 socket,
                 commands: cmd_tx,
+                notices: notice_tx.clone(),
             },
         );
     }
@@ -596,8 +637,11 @@ fn start_session(
         lcids: HashMap::new(),
         whereis: HashMap::new(),
         next_request: 0,
+        notices: notice_tx,
+        last_heard: Instant::now(),
+        probing: false,
     };
-    tokio::spawn(task.run(rd, wr, session_tx, writer_rx, cmd_rx));
+    tokio::spawn(task.run(rd, wr, session_tx, writer_rx, cmd_rx, notice_rx));
     Box::new(DpConnection {
         peer,
         peer_addr,
@@ -616,6 +660,12 @@ struct ConnTask {
     lcids: HashMap<u64, u32>,
     whereis: HashMap<u64, oneshot::Sender<Result<Option<ProcessId>, String>>>,
     next_request: u64,
+    /// For spawn tasks to report back.
+    notices: mpsc::UnboundedSender<Notice>,
+    /// When the peer last sent anything.
+    last_heard: Instant,
+    /// Whether our ProbeSocket waits for its ack.
+    probing: bool,
 }
 
 /// Why a connection task ended.
@@ -632,21 +682,32 @@ impl ConnTask {
         session_tx: mpsc::Sender<NetworkMessage>,
         mut writer_rx: mpsc::Receiver<Vec<NetworkMessage>>,
         mut cmd_rx: mpsc::Receiver<Command>,
+        mut notice_rx: mpsc::UnboundedReceiver<Notice>,
     ) {
         let Some((_, ctx)) = self.shared.ctx.get() else {
             return;
         };
+        let shared = self.shared.clone();
+        let cfg = &shared.config;
         let mut tr = Translator::new(ctx.clone(), NodeId::new(self.peer.as_str()));
-        tr.connected(Instant::now());
+        let now = Instant::now();
+        self.conn.set_probe_timeout(cfg.probe_timeout);
+        self.conn.set_liveness_timeout(cfg.liveness_timeout, now);
+        self.last_heard = now;
+        tr.connected(now);
         let mut buf = vec![0u8; READ_BUF];
         let end = loop {
             if let Some(end) = self.pump(&mut tr, &mut wr, &session_tx).await {
                 break end;
             }
-            let deadline = match (self.conn.poll_timeout(), tr.poll_timeout()) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
+            let next_probe = match (self.probing, cfg.probe_interval) {
+                (false, Some(i)) => Some(self.last_heard + i),
+                _ => None,
             };
+            let deadline = [self.conn.poll_timeout(), tr.poll_timeout(), next_probe]
+                .into_iter()
+                .flatten()
+                .min();
             let sleep = async {
                 match deadline {
                     Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
@@ -656,7 +717,10 @@ impl ConnTask {
             tokio::select! {
                 r = rd.read(&mut buf) => match r {
                     Ok(0) | Err(_) => self.conn.handle_eof(),
-                    Ok(n) => self.conn.handle_input(&buf[..n]),
+                    Ok(n) => {
+                        self.last_heard = Instant::now();
+                        self.conn.handle_input(&buf[..n]);
+                    }
                 },
                 m = writer_rx.recv() => match m {
                     Some(batch) => {
@@ -668,10 +732,27 @@ impl ConnTask {
                     None => break End::Session,
                 },
                 Some(c) = cmd_rx.recv() => self.command(&mut tr, c),
+                Some(n) = notice_rx.recv() => match n {
+                    Notice::LocalDied { pid, reason } => tr.local_died(pid, &reason),
+                    Notice::Spawned { spawner, spawn_ref, pid } => tr.spawned(&spawner, spawn_ref, pid),
+                },
                 () = sleep => {
                     let now = Instant::now();
                     self.conn.handle_timeout(now);
                     tr.handle_timeout(now);
+                    if let (false, Some(i)) = (self.probing, cfg.probe_interval) {
+                        if now >= self.last_heard + i {
+                            // Silent for a whole interval: ask for a sign
+                            // of life (NT-TCP's ProbeSocket).
+                            match self.conn.probe(now) {
+                                Ok(()) => {
+                                    tracing::trace!(peer = %self.peer, "probing a silent peer");
+                                    self.probing = true;
+                                }
+                                Err(e) => tracing::debug!(peer = %self.peer, "cannot probe: {e}"),
+                            }
+                        }
+                    }
                 }
             }
         };
@@ -690,7 +771,16 @@ impl ConnTask {
                 tracing::info!(peer = %self.peer, "DP connection ended: {why}");
             }
         }
-        let _ = wr.shutdown().await;
+        // Every RemoteActor of the peer ends with DiedDisconnect before the
+        // session hears of the end (which would kill them as its children).
+        tr.connection_lost();
+        self.lifecycle_events(&mut tr);
+        self.shared
+            .dead
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .forget_peer(self.peer.as_str());
+        let _ = tokio::time::timeout(cfg.probe_timeout, wr.shutdown()).await;
         let c = tr.counters();
         if c != Counters::default() {
             tracing::info!(peer = %self.peer, counters = ?c, "dropped traffic on this connection");
@@ -727,11 +817,10 @@ impl ConnTask {
                 }
             }
             Command::Announce { pid, name } => tr.announce(pid, name),
-            Command::Probe => {
-                if let Err(e) = self.conn.probe(Instant::now()) {
-                    tracing::debug!(peer = %self.peer, "cannot probe: {e}");
-                }
-            }
+            Command::Probe => match self.conn.probe(Instant::now()) {
+                Ok(()) => self.probing = true,
+                Err(e) => tracing::debug!(peer = %self.peer, "cannot probe: {e}"),
+            },
             Command::Info { reply } => {
                 let _ = reply.send(PeerInfo {
                     peer: self.peer.to_string(),
@@ -767,7 +856,10 @@ impl ConnTask {
                             ep.reopened(&self.peer, self.socket);
                         }
                     }
-                    ntt::Event::ProbeAck => tracing::debug!(peer = %self.peer, "probe answered"),
+                    ntt::Event::ProbeAck => {
+                        tracing::trace!(peer = %self.peer, "probe answered");
+                        self.probing = false;
+                    }
                     ntt::Event::SocketClosed => end = Some(End::Peer("closed by handshake".into())),
                     ntt::Event::EndPointClosed { outgoing_lost } => {
                         end = Some(End::Peer(format!(
@@ -790,18 +882,24 @@ impl ConnTask {
                 progressed = true;
                 self.act(a);
             }
-            while let Some(ev) = tr.poll_event() {
-                progressed = true;
-                let Event::WhereIs { request, result } = ev;
-                if let Some(tx) = self.whereis.remove(&request) {
-                    let _ = tx.send(result);
-                }
-            }
+            progressed |= self.lifecycle_events(tr);
             if let Some(bytes) = self.conn.poll_transmit() {
                 progressed = true;
-                if let Err(e) = wr.write_all(&bytes).await {
-                    self.conn.handle_eof();
-                    end.get_or_insert(End::Peer(format!("write failed: {e}")));
+                // A peer that stops reading (half-open, or hung) must not
+                // block this task forever.
+                let limit = self.shared.config.probe_timeout;
+                match tokio::time::timeout(limit, wr.write_all(&bytes)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        self.conn.handle_eof();
+                        end.get_or_insert(End::Peer(format!("write failed: {e}")));
+                    }
+                    Err(_) => {
+                        self.conn.handle_eof();
+                        end.get_or_insert(End::Peer(format!(
+                            "the peer read nothing for {limit:?}"
+                        )));
+                    }
                 }
             }
             while let Some(m) = tr.poll_session() {
@@ -824,6 +922,107 @@ impl ConnTask {
             end = Some(End::Peer(format!("connection {:?}", self.conn.state())));
         }
         end
+    }
+
+    /// Carries out the translator's events; returns whether there were any.
+    fn lifecycle_events(&mut self, tr: &mut Translator) -> bool {
+        let mut any = false;
+        while let Some(ev) = tr.poll_event() {
+            any = true;
+            match ev {
+                Event::WhereIs { request, result } => {
+                    if let Some(tx) = self.whereis.remove(&request) {
+                        let _ = tx.send(result);
+                    }
+                }
+                Event::WatchLocal { pid } => {
+                    let cell = ractor::registry::where_is_pid(ractor::ActorId::Local(pid))
+                        .filter(|c| c.get_status() < ractor::ActorStatus::Stopping);
+                    match (cell, self.shared.watcher.get()) {
+                        (Some(cell), Some(w)) => {
+                            if w.send_message(WatcherMsg::Watch(cell)).is_err() {
+                                tracing::error!(pid, "DpTcp's watcher is gone; this actor's death will not be reported");
+                            }
+                        }
+                        _ => tr.local_died(pid, &DiedReason::UnknownId),
+                    }
+                }
+                Event::StopLocal { pid, reason } => {
+                    match ractor::registry::where_is_pid(ractor::ActorId::Local(pid)) {
+                        Some(cell) => cell.stop(Some(reason)),
+                        None => tracing::debug!(pid, "actor to stop is already gone"),
+                    }
+                }
+                Event::RemoteDied { pid, reason } => {
+                    let group = remote_group(&NodeId::new(self.peer.as_str()), pid);
+                    // Remember first: a RemoteActor the session creates
+                    // after this is stopped by the watcher.
+                    self.shared
+                        .dead
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(group.clone(), reason.clone());
+                    watch::stop_group(&group, &reason);
+                }
+                Event::Spawn {
+                    spawner,
+                    spawn_ref,
+                    label,
+                    env,
+                } => self.spawn(spawner, spawn_ref, label, env),
+            }
+        }
+        any
+    }
+
+    /// Runs a Haskell `spawn` off this task; the answer comes back as
+    /// [`Notice::Spawned`].
+    fn spawn(&self, spawner: ProcessId, spawn_ref: SpawnRef, label: Option<String>, env: Bytes) {
+        let factory = label
+            .as_ref()
+            .and_then(|l| self.shared.config.spawn.get(l))
+            .cloned();
+        let timeout = self.shared.config.call_timeout;
+        let notices = self.notices.clone();
+        let peer = self.peer.clone();
+        tokio::spawn(async move {
+            let started = match factory {
+                Some(f) => match tokio::time::timeout(timeout, f(env)).await {
+                    Ok(Ok(cell)) => {
+                        tracing::info!(%peer, label = ?label, actor = %cell.get_id(), "Haskell spawned an actor");
+                        Some(cell.get_id().pid())
+                    }
+                    Ok(Err(e)) => {
+                        tracing::warn!(%peer, label = ?label, "spawn factory failed: {e}; answering with a dead pid");
+                        None
+                    }
+                    Err(_) => {
+                        tracing::warn!(%peer, label = ?label, "spawn factory did not finish within {timeout:?}; answering with a dead pid");
+                        None
+                    }
+                },
+                None => {
+                    tracing::warn!(%peer, label = ?label, "Haskell spawned a closure this node has no factory for; answering with a dead pid, as a DP node does");
+                    None
+                }
+            };
+            let pid = match started {
+                Some(p) => Some(p),
+                None => watch::stillborn_pid(format!("{label:?}")).await,
+            };
+            match pid {
+                Some(pid) => {
+                    let _ = notices.send(Notice::Spawned {
+                        spawner,
+                        spawn_ref,
+                        pid,
+                    });
+                }
+                None => {
+                    tracing::error!(%peer, "could not even start a stand-in actor; spawn left unanswered")
+                }
+            }
+        });
     }
 
     fn act(&mut self, a: DpAction) {

@@ -54,22 +54,32 @@
 //!   with a `WhereIs`) and used for our answers to its `WhereIs`. Nothing
 //!   else is needed yet (README 3.3: ProcessId and application types are
 //!   never revealed by the NC).
+//! - **Lifecycle** (monitors, links, kill/exit, spawn, node loss): see
+//!   [`translate::lifecycle`] and `docs/lifecycle.md`. RemoteActors end
+//!   with the Haskell process's DiedReason as their stop reason
+//!   ([`translate::ractor_reason`]); Haskell watchers of Rust actors get the
+//!   `Died` a DP node would send ([`translate::died_reason_of`]).
 
 pub mod driver;
 pub mod ids;
 pub mod registry;
 pub mod translate;
+mod watch;
 
+use std::collections::HashMap;
+use std::future::Future;
 use std::io;
 use std::net::IpAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use dp_wire::dp::{LocalProcessId, NodeId, ProcessId};
 use dp_wire::fingerprint::Build;
 use dp_wire::ntt::EndPointAddress;
 use dp_wire::Limits;
-use ractor::{ActorCell, ActorId, ActorStatus};
+use ractor::{ActorCell, ActorId, ActorStatus, SpawnErr};
 use ractor_cluster::transport::{BoxFuture, Transport, TransportConnection, TransportListener};
 use tokio::sync::oneshot;
 
@@ -80,6 +90,15 @@ pub use translate::{Counters, Learned, LocalDirectory};
 /// Decides whether a named, remotable local actor may be found by Haskell
 /// nodes (`WhereIs`, `NamedSend`).
 pub type ExposeFn = Arc<dyn Fn(&str, &ActorCell) -> bool + Send + Sync>;
+
+/// Starts the actor for a Haskell `spawn` of one closure label: gets the
+/// closure's environment (`encode x` of `$(mkClosure 'f) x`) and returns
+/// the started actor. See [`DpTcpConfig::with_spawn`].
+pub type SpawnFactory = Arc<
+    dyn Fn(Bytes) -> Pin<Box<dyn Future<Output = Result<ActorCell, SpawnErr>> + Send>>
+        + Send
+        + Sync,
+>;
 
 /// Errors of [`DpTcp`]'s own API.
 #[derive(Debug, thiserror::Error)]
@@ -103,6 +122,14 @@ pub enum DpError {
         peer: String,
         /// The name.
         name: String,
+    },
+    /// The Haskell process is known to have ended.
+    #[error("process {pid} has ended ({reason})")]
+    Dead {
+        /// The process.
+        pid: String,
+        /// Its DiedReason as a ractor reason (see [`translate::ractor_reason`]).
+        reason: String,
     },
     /// No answer in time.
     #[error("timed out: {0}")]
@@ -138,6 +165,19 @@ pub struct DpTcpConfig {
     pub expose: Option<ExposeFn>,
     /// Our `lpidUnique`; `None` draws a random one (the normal case).
     pub incarnation: Option<i32>,
+    /// Closure label → factory, for Haskell `spawn`s on this node.
+    pub spawn: HashMap<String, SpawnFactory>,
+    /// A connection that heard nothing from its peer for this long probes
+    /// it (NT-TCP `ProbeSocket`); `None` never probes (network-transport-tcp
+    /// only probes when a peer reconnects). Default 5 s.
+    pub probe_interval: Option<Duration>,
+    /// How long a probe waits for `ProbeSocketAck`, and how long a write
+    /// may make no progress, before the peer counts as gone. Default 10 s
+    /// (so a silent peer is noticed within `probe_interval + probe_timeout`).
+    pub probe_timeout: Duration,
+    /// Declares the peer gone when nothing at all arrives for this long
+    /// (`None`, the default: only probes decide).
+    pub liveness_timeout: Option<Duration>,
 }
 
 impl std::fmt::Debug for DpTcpConfig {
@@ -152,6 +192,10 @@ impl std::fmt::Debug for DpTcpConfig {
             .field("channel_capacity", &self.channel_capacity)
             .field("expose", &self.expose.as_ref().map(|_| "custom"))
             .field("incarnation", &self.incarnation)
+            .field("spawn", &self.spawn.keys().collect::<Vec<_>>())
+            .field("probe_interval", &self.probe_interval)
+            .field("probe_timeout", &self.probe_timeout)
+            .field("liveness_timeout", &self.liveness_timeout)
             .finish()
     }
 }
@@ -169,7 +213,36 @@ impl DpTcpConfig {
             channel_capacity: 1024,
             expose: None,
             incarnation: None,
+            spawn: HashMap::new(),
+            probe_interval: Some(Duration::from_secs(5)),
+            probe_timeout: dp_wire::ntt::DEFAULT_PROBE_TIMEOUT,
+            liveness_timeout: None,
         }
+    }
+
+    /// Let Haskell `spawn` closures labelled `label` (the `remotable`
+    /// name `Module.function`) on this node: `factory` gets the closure's
+    /// environment bytes and starts the actor; Haskell gets its pid in
+    /// `DidSpawn`. A closure with no factory (or whose factory fails or
+    /// takes longer than [`call_timeout`](Self::call_timeout)) gets the pid
+    /// of a process that has already ended, as a DP node answers for a
+    /// closure it cannot resolve.
+    pub fn with_spawn<F, Fut>(mut self, label: impl Into<String>, factory: F) -> Self
+    where
+        F: Fn(Bytes) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<ActorCell, SpawnErr>> + Send + 'static,
+    {
+        self.spawn
+            .insert(label.into(), Arc::new(move |env| Box::pin(factory(env))));
+        self
+    }
+
+    /// Set the probing of silent peers (see
+    /// [`probe_interval`](Self::probe_interval)).
+    pub fn with_probe(mut self, interval: Option<Duration>, timeout: Duration) -> Self {
+        self.probe_interval = interval;
+        self.probe_timeout = timeout;
+        self
     }
 
     /// Set the host part of our NodeId.
@@ -229,6 +302,11 @@ impl LocalDirectory for RactorDirectory {
 
     fn is_remotable(&self, pid: u64) -> bool {
         ractor::registry::where_is_pid(ActorId::Local(pid)).is_some_and(|c| c.supports_remoting())
+    }
+
+    fn is_alive(&self, pid: u64) -> bool {
+        ractor::registry::where_is_pid(ActorId::Local(pid))
+            .is_some_and(|c| c.get_status() < ActorStatus::Stopping)
     }
 }
 
@@ -362,6 +440,21 @@ impl DpTcp {
         let rpid = ids::remote_pid(pid.local);
         let scope = translate::REMOTE_SCOPE.to_owned();
         let group = translate::remote_group(&NodeId::new(peer.as_str()), rpid);
+        let dead = || {
+            self.shared
+                .dead
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&group)
+                .cloned()
+                .map(|reason| DpError::Dead {
+                    pid: pid.to_string(),
+                    reason,
+                })
+        };
+        if let Some(e) = dead() {
+            return Err(e);
+        }
         let find = || {
             ractor::pg::get_scoped_members(&scope, &group)
                 .into_iter()
@@ -383,6 +476,9 @@ impl DpTcp {
         loop {
             if let Some(c) = find() {
                 return Ok(c);
+            }
+            if let Some(e) = dead() {
+                return Err(e);
             }
             if Instant::now() >= deadline {
                 return Err(DpError::Timeout(format!(

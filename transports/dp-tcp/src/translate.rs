@@ -31,7 +31,21 @@
 //! | `NodeIdentifier(our node)` | `WhereIs label` | none; answers `WhereIsReply label (Just pid / Nothing)` as a DP NC does (`UnreliableSend` on our node connection) |
 //! | `NodeIdentifier(our node)` | `NamedSend label msg` | as a message to the actor registered as `label` |
 //! | `NodeIdentifier(our node)` | `UnreliableSend lpid msg` | as a message to that pid (our actor, or a reply address) |
-//! | `NodeIdentifier(our node)` | any other signal | none (debug log; links, monitors, exits and spawns come later) |
+//! | `NodeIdentifier(our node)` | `Monitor`/`Link` of our live actor | none; recorded, [`Event::WatchLocal`]; when the actor ends ([`Translator::local_died`]) one `Died (ProcessIdentifier ourpid) reason` per watch |
+//! | `NodeIdentifier(our node)` | `Monitor`/`Link` of no live actor (never existed, ended, older incarnation, a send port) | none; answers `Died … DiedUnknownId` at once |
+//! | `NodeIdentifier(our node)` | `Monitor`/`Link` of our node | none (accepted; the watcher's own NC reports a disconnect) |
+//! | `NodeIdentifier(our node)` | `Unmonitor`/`Unlink` | none; the watch is forgotten, no notification afterwards |
+//! | `NodeIdentifier(our node)` | `Kill target r` / `Exit target r` on a remotable actor | none; [`Event::StopLocal`]: the actor is stopped with reason `killed-by=<sender>,reason=r` / `exit-from=<sender>[,reason=r]` |
+//! | `NodeIdentifier(our node)` | `Kill`/`Exit` on a synthetic pid or a non-remotable actor, `SigShutdown` | none; refused, warning, [`Counters::refused`] |
+//! | `NodeIdentifier(our node)` | `Died (ProcessIdentifier hpid) r` | the RemoteActor of `hpid` is stopped with [`ractor_reason`]`(r)` ([`Event::RemoteDied`]); watches *by* `hpid` are forgotten |
+//! | `NodeIdentifier(our node)` | `Spawn closure ref` | none; [`Event::Spawn`]; the driver answers through [`Translator::spawned`] with `DidSpawn ref pid` |
+//! | `NodeIdentifier(our node)` | any other signal | none (debug log) |
+//!
+//! [`Translator::announce`] also sends `Monitor` (from
+//! [`crate::ids::NODE_SENDER_COUNTER`]) for the announced Haskell process,
+//! so that its death reaches the RemoteActor; [`Translator::connection_lost`]
+//! ends every RemoteActor of the peer with `DiedDisconnect`. The lifecycle
+//! rules are in [`lifecycle`] and `docs/lifecycle.md`.
 //!
 //! When the connection comes up the session's reader first gets a synthetic
 //! `Control::Ready` (Haskell has no such sync), and the peer's node
@@ -66,6 +80,10 @@ use crate::ids::{
     local_counter, remote_local_id, remote_pid, FIRST_SYNTHETIC_COUNTER, NODE_SENDER_COUNTER,
 };
 use crate::registry::{Incoming, TypeRegistry};
+
+pub mod lifecycle;
+
+pub use lifecycle::{died_reason_of, exit_reason, kill_reason, ractor_reason, spawn_target};
 
 /// The label of the `WhereIs` sent to every peer once to learn its
 /// `WhereIsReply` fingerprint (a lookup has no side effect).
@@ -113,7 +131,8 @@ pub enum DpAction {
     },
 }
 
-/// Answers to requests made through [`Translator::whereis`].
+/// Work for the driver: answers to requests made through
+/// [`Translator::whereis`], and lifecycle effects on ractor actors.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     /// A `WhereIs` was answered, failed to decode, or timed out.
@@ -123,6 +142,41 @@ pub enum Event {
         /// The registered pid, `None` if the name is free, or why there is
         /// no answer.
         result: Result<Option<ProcessId>, String>,
+    },
+    /// A Haskell process watches our actor `pid`: call
+    /// [`Translator::local_died`] when it ends (at once, with
+    /// `DiedUnknownId`, if it already has).
+    WatchLocal {
+        /// Local ractor pid.
+        pid: u64,
+    },
+    /// Haskell asked (`kill`/`exit`) that our actor `pid` stop with
+    /// `reason`.
+    StopLocal {
+        /// Local ractor pid.
+        pid: u64,
+        /// The ractor stop reason.
+        reason: String,
+    },
+    /// The Haskell process behind RemoteActor `pid` ended: stop that actor
+    /// with `reason` (see [`ractor_reason`]).
+    RemoteDied {
+        /// Ractor remote pid (see [`crate::ids::remote_pid`]).
+        pid: u64,
+        /// The ractor stop reason.
+        reason: String,
+    },
+    /// Haskell spawns a closure here: start the actor registered for
+    /// `label` with `env`, then call [`Translator::spawned`].
+    Spawn {
+        /// Who asked; the `DidSpawn` goes to it.
+        spawner: ProcessId,
+        /// Its correlation id.
+        spawn_ref: dp_wire::dp::SpawnRef,
+        /// The closure's function label, if it has one.
+        label: Option<String>,
+        /// The closure environment meant for the function.
+        env: Bytes,
     },
 }
 
@@ -135,6 +189,11 @@ pub trait LocalDirectory: Send + Sync + std::fmt::Debug {
     fn lookup_name(&self, name: &str) -> Option<u64>;
     /// Whether `pid` is a live local actor that supports remoting.
     fn is_remotable(&self, pid: u64) -> bool;
+    /// Whether `pid` is a live local actor at all (what Haskell may
+    /// monitor or link to). Defaults to [`is_remotable`](Self::is_remotable).
+    fn is_alive(&self, pid: u64) -> bool {
+        self.is_remotable(pid)
+    }
 }
 
 /// Everything a translator shares with the rest of the node.
@@ -157,6 +216,9 @@ pub struct Context {
     pub max_pending: usize,
     /// Local actors.
     pub directory: Arc<dyn LocalDirectory>,
+    /// Closure labels Haskell may `spawn` here (see
+    /// [`crate::DpTcpConfig::with_spawn`]).
+    pub spawnable: std::collections::HashSet<String>,
 }
 
 impl Context {
@@ -196,6 +258,8 @@ pub struct Counters {
     pub unmatched_reply: u64,
     /// Requests refused because a pending table was full.
     pub table_full: u64,
+    /// Kills, exits and shutdowns of this node's own processes refused.
+    pub refused: u64,
     /// Calls and lookups that expired.
     pub expired: u64,
     /// Everything else that was ignored (unsupported signals, control
@@ -262,6 +326,14 @@ pub struct Translator {
     out_calls: HashMap<i32, OutCall>,
     where_is: HashMap<i32, PendingWhereIs>,
     next_synthetic: i32,
+    /// Haskell watches of our actors, by our counter.
+    watchers: HashMap<i32, lifecycle::Watchers>,
+    /// Our monitors of Haskell processes that have a RemoteActor, by
+    /// ractor remote pid.
+    monitored: HashMap<u64, dp_wire::dp::MonitorRef>,
+    next_monitor_ref: i32,
+    /// Actors spawned for the peer whose `usend pid ()` is still due.
+    spawned_unit: std::collections::HashSet<i32>,
     learned: Learned,
     counters: Counters,
     actions: VecDeque<DpAction>,
@@ -312,6 +384,10 @@ impl Translator {
             out_calls: HashMap::new(),
             where_is: HashMap::new(),
             next_synthetic: FIRST_SYNTHETIC_COUNTER,
+            watchers: HashMap::new(),
+            monitored: HashMap::new(),
+            next_monitor_ref: 0,
+            spawned_unit: std::collections::HashSet::new(),
             learned: Learned::default(),
             counters: Counters::default(),
             actions: VecDeque::new(),
@@ -428,7 +504,11 @@ impl Translator {
     /// [`REMOTE_SCOPE`]/[`remote_group`] is the only place where `DpTcp`
     /// can find the actor's cell afterwards. ractor removes it from the
     /// group when it stops.
+    ///
+    /// The first announce of a process also monitors it on the peer's node
+    /// controller, so that its `Died` ends the RemoteActor.
     pub fn announce(&mut self, pid: u64, name: Option<String>) {
+        self.monitor_remote(pid);
         self.to_session
             .push_back(control_msg(control_message::Msg::PgJoin(control::PgJoin {
                 group: remote_group(&self.peer, pid),
@@ -803,8 +883,43 @@ impl Translator {
                     self.deliver_local(to.counter as u64, message, now, "usend");
                 }
             }
-            // Links, monitors, exits, kills, spawns, registrations and info
-            // requests come in a later task.
+            ProcessSignal::Monitor(r) => {
+                let them = r.ident.clone();
+                self.watch_request(nc.sender, them, Some(r))
+            }
+            ProcessSignal::Link(them) => self.watch_request(nc.sender, them, None),
+            ProcessSignal::Unmonitor(r) => {
+                let them = r.ident.clone();
+                self.unwatch_request(nc.sender, them, Some(r))
+            }
+            ProcessSignal::Unlink(them) => self.unwatch_request(nc.sender, them, None),
+            ProcessSignal::Died { who, reason } => self.peer_died(who, reason),
+            ProcessSignal::Kill { target, reason } => {
+                let Identifier::Process(from) = &nc.sender else {
+                    self.ignore("Kill from a non-process sender");
+                    return;
+                };
+                let reason = kill_reason(from, &reason);
+                self.kill_request(nc.sender, target, reason, "Kill")
+            }
+            ProcessSignal::Exit { target, reason } => {
+                let Identifier::Process(from) = &nc.sender else {
+                    self.ignore("Exit from a non-process sender");
+                    return;
+                };
+                let reason = exit_reason(from, &reason, &self.ctx.limits);
+                self.kill_request(nc.sender, target, reason, "Exit")
+            }
+            ProcessSignal::SigShutdown => {
+                // A received SigShutdown closes a Haskell node's endpoint;
+                // nobody on another node may shut this one down.
+                tracing::warn!(sender = ?nc.sender, peer = %self.peer, "remote SigShutdown refused");
+                self.counters.refused += 1;
+            }
+            ProcessSignal::Spawn { closure, spawn_ref } => {
+                self.spawn_request(nc.sender, closure, spawn_ref)
+            }
+            // Registrations and info requests come in a later task.
             other => {
                 tracing::debug!(signal = other.name(), sender = ?nc.sender, "NC signal not handled yet; ignored");
                 self.counters.ignored += 1;
@@ -848,6 +963,9 @@ impl Translator {
     /// A message for our actor `pid`; `how` names the DP primitive for logs.
     fn deliver_local(&mut self, pid: u64, m: Message, now: Instant, how: &'static str) {
         let fp = m.fingerprint;
+        if local_counter(pid).is_some_and(|c| self.swallow_spawn_unit(c, &m)) {
+            return;
+        }
         if !self.ctx.directory.is_remotable(pid) {
             tracing::warn!(target_pid = pid, fingerprint = %fp, how, "message for no live remotable actor dropped");
             self.counters.no_such_target += 1;

@@ -3,10 +3,11 @@
 use std::collections::{HashMap, HashSet};
 
 use dp_wire::binary::Encode;
-use dp_wire::dp::MonitorRef;
 
 use super::*;
 use crate::registry::haskell_type_fingerprint;
+
+mod lifecycle;
 
 const US: &str = "127.0.0.1:9000:0";
 const PEER: &str = "127.0.0.1:9001:0";
@@ -52,6 +53,7 @@ fn ctx_with(node: &str, incarnation: i32, dir: FakeDirectory) -> Arc<Context> {
         call_timeout: Duration::from_secs(30),
         max_pending: 4,
         directory: Arc::new(dir),
+        spawnable: HashSet::from(["Kaisui.Workers.counter".to_owned()]),
     })
 }
 
@@ -703,10 +705,7 @@ fn other_nc_signals_are_ignored() {
         1024,
         ncmsg(
             Identifier::Process(theirs(8)),
-            ProcessSignal::Monitor(MonitorRef {
-                ident: Identifier::Process(ours(5)),
-                counter: 1,
-            }),
+            ProcessSignal::GetInfo(ours(5)),
         ),
         now,
     );
@@ -714,7 +713,7 @@ fn other_nc_signals_are_ignored() {
         1024,
         ncmsg(
             Identifier::Process(theirs(8)),
-            ProcessSignal::Link(Identifier::Process(ours(5))),
+            ProcessSignal::GetNodeStats(NodeId::new(US)),
         ),
         now,
     );
