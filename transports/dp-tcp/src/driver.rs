@@ -117,6 +117,10 @@ pub(crate) struct EndpointState {
     endpoint: Option<ntt::Endpoint>,
     next_socket: SocketId,
     pub(crate) peers: HashMap<EndPointAddress, PeerHandle>,
+    /// Peers whose connection ended but whose `NodeSession` is still
+    /// stopping; a new connection with them waits (the NodeServer would
+    /// otherwise elect the dying session over the new one).
+    draining: std::collections::HashSet<EndPointAddress>,
 }
 
 /// State shared by the transport, its listener and all connection tasks.
@@ -132,6 +136,8 @@ pub(crate) struct Shared {
     pub(crate) watcher: OnceLock<ractor::ActorRef<WatcherMsg>>,
     /// Haskell processes known dead (see [`watch::DeadRemotes`]).
     pub(crate) dead: watch::DeadMap,
+    /// Local actors Haskell watches.
+    pub(crate) watched: watch::Watched,
 }
 
 impl Shared {
@@ -144,6 +150,7 @@ impl Shared {
             changed: Notify::new(),
             watcher: OnceLock::new(),
             dead: watch::DeadMap::default(),
+            watched: watch::Watched::default(),
         }
     }
 
@@ -346,6 +353,18 @@ async fn incoming(
         }
         return None;
     };
+    // A restarted peer may be faster than the end of its old session.
+    loop {
+        let notified = shared.changed.notified();
+        if !shared.lock().draining.contains(&peer) {
+            break;
+        }
+        tracing::debug!(%peer, "waiting for the peer's previous session to end");
+        if tokio::time::timeout_at(deadline, notified).await.is_err() {
+            tracing::warn!(%peer, "previous session did not end in time; refusing the request");
+            return None;
+        }
+    }
 
     loop {
         let decision;
@@ -444,11 +463,25 @@ pub(crate) async fn connect(
             if st.peers.contains_key(&to) {
                 return Err(already());
             }
-            let socket = shared.new_socket(&mut st);
-            match st.endpoint.as_mut() {
-                Some(ep) => ep.outgoing(&to, socket),
-                None => return Err(io::Error::other("DP endpoint not initialised")),
+            if st.draining.contains(&to) {
+                // The previous session with this peer is still stopping.
+                None
+            } else {
+                let socket = shared.new_socket(&mut st);
+                match st.endpoint.as_mut() {
+                    Some(ep) => Some(ep.outgoing(&to, socket)),
+                    None => return Err(io::Error::other("DP endpoint not initialised")),
+                }
             }
+        };
+        let Some(decision) = decision else {
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("the previous session with {to} did not end"),
+                ));
+            }
+            continue;
         };
         match decision {
             OutgoingDecision::Connect(s) => break s,
@@ -785,6 +818,15 @@ impl ConnTask {
         if c != Counters::default() {
             tracing::info!(peer = %self.peer, counters = ?c, "dropped traffic on this connection");
         }
+        // The session (the marker RemoteActor's supervisor), to wait for.
+        let session = ractor::pg::get_scoped_members(
+            &crate::translate::REMOTE_SCOPE.to_owned(),
+            &crate::translate::session_marker_group(&NodeId::new(self.peer.as_str())),
+        )
+        .into_iter()
+        .find(|c| c.get_id().pid() == crate::translate::SESSION_MARKER_PID)
+        .and_then(|c| c.try_get_supervisor())
+        .filter(|s| s.is_message_type_of::<ractor_cluster::NodeSessionMessage>() == Some(true));
         {
             let mut st = self.shared.lock();
             if let Some(ep) = st.endpoint.as_mut() {
@@ -793,9 +835,24 @@ impl ConnTask {
             if st.peers.get(&self.peer).map(|h| h.socket) == Some(self.socket) {
                 st.peers.remove(&self.peer);
             }
+            if session.is_some() {
+                st.draining.insert(self.peer.clone());
+            }
         }
         self.shared.notify();
         // Dropping `session_tx` ends the session's reader with EOF.
+        drop(session_tx);
+        if let Some(session) = session {
+            let deadline = tokio::time::Instant::now() + HANDSHAKE_TIMEOUT;
+            while session.get_status() != ractor::ActorStatus::Stopped
+                && tokio::time::Instant::now() < deadline
+            {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            tracing::debug!(peer = %self.peer, status = ?session.get_status(), "previous session ended");
+            self.shared.lock().draining.remove(&self.peer);
+            self.shared.notify();
+        }
     }
 
     fn command(&mut self, tr: &mut Translator, c: Command) {
@@ -938,13 +995,13 @@ impl ConnTask {
                 Event::WatchLocal { pid } => {
                     let cell = ractor::registry::where_is_pid(ractor::ActorId::Local(pid))
                         .filter(|c| c.get_status() < ractor::ActorStatus::Stopping);
-                    match (cell, self.shared.watcher.get()) {
-                        (Some(cell), Some(w)) => {
-                            if w.send_message(WatcherMsg::Watch(cell)).is_err() {
+                    match cell {
+                        Some(cell) => {
+                            if !watch::watch(&self.shared, cell) {
                                 tracing::error!(pid, "DpTcp's watcher is gone; this actor's death will not be reported");
                             }
                         }
-                        _ => tr.local_died(pid, &DiedReason::UnknownId),
+                        None => tr.local_died(pid, &DiedReason::UnknownId),
                     }
                 }
                 Event::StopLocal { pid, reason } => {

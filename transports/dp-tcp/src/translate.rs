@@ -101,6 +101,18 @@ pub fn remote_group(peer: &NodeId, pid: u64) -> String {
     format!("{peer}/{}.{}", l.unique, l.counter)
 }
 
+/// The ractor remote pid of the marker RemoteActor each connection
+/// announces on connect (unique and counter -1: no Haskell process has
+/// it). Its supervisor is the connection's `NodeSession`, which lets the
+/// driver wait for that session to be gone before a new connection with
+/// the same peer starts one.
+pub const SESSION_MARKER_PID: u64 = u64::MAX;
+
+/// The group (in [`REMOTE_SCOPE`]) of a connection's session marker.
+pub fn session_marker_group(peer: &NodeId) -> String {
+    format!("{}/session", String::from_utf8_lossy(peer.as_bytes()))
+}
+
 /// The driver's handle for one of our outgoing lightweight connections.
 pub type ConnKey = u64;
 
@@ -411,11 +423,21 @@ impl Translator {
         self.counters
     }
 
-    /// The connection is up: let the session reach its ready state and
-    /// probe the peer's node controller once.
+    /// The connection is up: let the session reach its ready state, have
+    /// it create the session marker ([`SESSION_MARKER_PID`]), and probe the
+    /// peer's node controller once.
     pub fn connected(&mut self, now: Instant) {
         self.to_session
             .push_back(control_msg(control_message::Msg::Ready(control::Ready {})));
+        self.to_session
+            .push_back(control_msg(control_message::Msg::PgJoin(control::PgJoin {
+                group: session_marker_group(&self.peer),
+                actors: vec![control::Actor {
+                    pid: SESSION_MARKER_PID,
+                    name: Some("kaisui.dp-tcp.session".to_owned()),
+                }],
+                scope: REMOTE_SCOPE.to_owned(),
+            })));
         let deadline = now + self.ctx.call_timeout;
         if let Err(e) = self.send_where_is(None, PROBE_LABEL.to_owned(), deadline) {
             tracing::warn!(peer = %self.peer, "could not probe the peer: {e}");

@@ -87,10 +87,34 @@ pub(crate) fn stop_group(group: &str, reason: &str) {
     }
 }
 
+/// Local actors whose end is reported to the connections.
+pub(crate) type Watched = Mutex<HashMap<ActorId, ActorCell>>;
+
+/// Makes the watcher monitor `cell` (unless it already does), at once, so
+/// that a stop right after the Haskell `Monitor` arrived is not missed.
+pub(crate) fn watch(shared: &Shared, cell: ActorCell) -> bool {
+    let Some(w) = shared.watcher.get() else {
+        return false;
+    };
+    let id = cell.get_id();
+    {
+        let mut watched = shared.watched.lock().unwrap_or_else(|e| e.into_inner());
+        if watched.contains_key(&id) {
+            return true;
+        }
+        watched.insert(id, cell.clone());
+        w.get_cell().monitor(cell.clone());
+    }
+    // ractor notifies monitors before the status becomes Stopped: an
+    // actor already ending may have been missed.
+    if cell.get_status() >= ActorStatus::Stopping {
+        return w.send_message(WatcherMsg::Recheck(cell)).is_ok();
+    }
+    true
+}
+
 /// Messages of the [`Watcher`].
 pub(crate) enum WatcherMsg {
-    /// Tell every connection when this local actor ends.
-    Watch(ActorCell),
     /// The actor was already ending when watched: report it once stopped.
     Recheck(ActorCell),
 }
@@ -103,10 +127,20 @@ pub(crate) struct Watcher;
 
 pub(crate) struct WatcherState {
     shared: Weak<Shared>,
-    watched: HashMap<ActorId, ActorCell>,
 }
 
 impl WatcherState {
+    /// Whether `id` was watched; it no longer is.
+    fn unwatch(&self, id: &ActorId) -> bool {
+        self.shared.upgrade().is_some_and(|s| {
+            s.watched
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(id)
+                .is_some()
+        })
+    }
+
     fn report(&self, pid: u64, reason: DiedReason) {
         let Some(shared) = self.shared.upgrade() else {
             return;
@@ -132,10 +166,7 @@ impl Actor for Watcher {
         shared: Weak<Shared>,
     ) -> Result<Self::State, ActorProcessingErr> {
         ractor::pg::monitor_scope(REMOTE_SCOPE.to_owned(), myself.get_cell());
-        Ok(WatcherState {
-            shared,
-            watched: HashMap::new(),
-        })
+        Ok(WatcherState { shared })
     }
 
     async fn post_stop(
@@ -154,31 +185,16 @@ impl Actor for Watcher {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            WatcherMsg::Watch(cell) => {
-                let id = cell.get_id();
-                if state.watched.contains_key(&id) {
-                    return Ok(());
-                }
-                myself.get_cell().monitor(cell.clone());
-                state.watched.insert(id, cell.clone());
-                // ractor notifies monitors before the status becomes
-                // Stopped: an actor already ending may have been missed.
-                if cell.get_status() >= ActorStatus::Stopping {
-                    let _ = myself.send_message(WatcherMsg::Recheck(cell));
-                }
-            }
             WatcherMsg::Recheck(cell) => {
                 let id = cell.get_id();
-                if !state.watched.contains_key(&id) {
-                    return Ok(());
-                }
                 if cell.get_status() == ActorStatus::Stopped {
                     // Supervision events outrank messages, so an event for
                     // it would have been handled before this: it ended
                     // before the monitor was in place. DP's answer to a
                     // monitor of a dead process is DiedUnknownId.
-                    state.watched.remove(&id);
-                    state.report(id.pid(), DiedReason::UnknownId);
+                    if state.unwatch(&id) {
+                        state.report(id.pid(), DiedReason::UnknownId);
+                    }
                 } else {
                     // The timer's handle is not needed: a Recheck of an
                     // actor no longer watched is a no-op.
@@ -200,15 +216,11 @@ impl Actor for Watcher {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match event {
-            SupervisionEvent::ActorTerminated(cell, _, reason)
-                if state.watched.remove(&cell.get_id()).is_some() =>
-            {
+            SupervisionEvent::ActorTerminated(cell, _, reason) if state.unwatch(&cell.get_id()) => {
                 let r = died_reason_of(Ok(reason.as_deref()));
                 state.report(cell.get_id().pid(), r);
             }
-            SupervisionEvent::ActorFailed(cell, err)
-                if state.watched.remove(&cell.get_id()).is_some() =>
-            {
+            SupervisionEvent::ActorFailed(cell, err) if state.unwatch(&cell.get_id()) => {
                 let r = died_reason_of(Err(&err.to_string()));
                 state.report(cell.get_id().pid(), r);
             }

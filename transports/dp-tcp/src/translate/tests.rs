@@ -165,7 +165,17 @@ fn connected_yields_ready_then_probes_the_peer_nc() {
     t.connected(now);
     assert_eq!(
         session(&mut t),
-        vec![control_msg(control_message::Msg::Ready(control::Ready {}))]
+        vec![
+            control_msg(control_message::Msg::Ready(control::Ready {})),
+            control_msg(control_message::Msg::PgJoin(control::PgJoin {
+                group: format!("{PEER}/session"),
+                actors: vec![control::Actor {
+                    pid: SESSION_MARKER_PID,
+                    name: Some("kaisui.dp-tcp.session".into()),
+                }],
+                scope: REMOTE_SCOPE.into(),
+            })),
+        ]
     );
     let acts = actions(&mut t);
     assert_eq!(
