@@ -177,6 +177,15 @@ impl Shared {
     }
 }
 
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // The last DpTcp handle is gone: nobody reports deaths any more.
+        if let Some(w) = self.watcher.get() {
+            w.stop(None);
+        }
+    }
+}
+
 fn channel_closed() -> io::Error {
     io::Error::new(io::ErrorKind::BrokenPipe, "the DP connection task ended")
 }

@@ -478,6 +478,60 @@ async fn gone(dp: &DpTcp, peer: &str) -> bool {
     dp.peer_info(peer).await.is_err()
 }
 
+#[test_log::test(tokio::test(flavor = "multi_thread", worker_threads = 2))]
+async fn unreachable_and_unwatched_both_ways() {
+    // Haskell monitors and links a Rust pid whose node is gone: its own NC
+    // reports DiedDisconnect (the connection cannot be made).
+    let rust = rust_node("unreachable").await;
+    let (greeter, _rx) = spawn_greeter("greeter-unreachable").await;
+    let gp = rust.dp.pid_of(&greeter.get_cell()).unwrap();
+    rust.server.stop_and_wait(None, None).await.unwrap();
+    let peer = PlainNode::start("127.0.0.1").await.unwrap();
+    let p = peer.spawn();
+    let linked = peer.spawn();
+    let m = p.monitor(&gp).unwrap();
+    linked.link(&gp).unwrap();
+    let n = p.expect_monitor_notification(&m, T).await.unwrap();
+    assert_eq!(n.reason, DiedReason::Disconnect);
+    assert!(matches!(
+        linked.wait_exit(T).await.unwrap(),
+        ExitReason::ProcessLink(e) if e.reason == DiedReason::Disconnect
+    ));
+
+    // Rust asks for a handle to a process of a node it has no session
+    // with: refused, with the way to fix it.
+    let rust2 = rust_node("unreachable-2").await;
+    let err = rust2.dp.process(&p.pid()).await.unwrap_err();
+    assert!(matches!(err, DpError::NotConnected(_)), "{err}");
+
+    // ractor's unmonitor/unlink of a RemoteActor: no event afterwards.
+    connect(&rust2, &peer).await;
+    let (a, b) = (peer.spawn(), peer.spawn());
+    peer.register("unwatched-a", &a.pid());
+    peer.register("unwatched-b", &b.pid());
+    let ca = remote(&rust2, &peer, "unwatched-a").await;
+    let cb = remote(&rust2, &peer, "unwatched-b").await;
+    peer_monitored_by_us(&peer, &rust2, &a.pid()).await;
+    peer_monitored_by_us(&peer, &rust2, &b.pid()).await;
+    let (mon, mut ends) = observer().await;
+    let (sup, mut sup_ends) = observer().await;
+    mon.get_cell().monitor(ca.clone());
+    mon.get_cell().unmonitor(ca.clone());
+    ca.link(sup.get_cell());
+    ca.unlink(sup.get_cell());
+    mon.get_cell().monitor(cb.clone());
+    a.die("unseen");
+    b.die("seen");
+    assert!(terminated_reason(ended(&mut ends, cb.get_id()).await).ends_with("reason=seen"));
+    // a's Died came first on the connection.
+    wait_until("a's RemoteActor stopped", || {
+        ca.get_status() == ractor::ActorStatus::Stopped
+    })
+    .await;
+    assert!(ends.early.is_empty(), "{:?}", ends.early);
+    assert!(sup_ends.rx.try_recv().is_err());
+}
+
 // ---------------------------------------------------------------------
 // 3. Node loss
 
