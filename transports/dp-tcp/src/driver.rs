@@ -682,6 +682,8 @@ fn start_session(
         notices: notice_tx,
         last_heard: Instant::now(),
         probing: false,
+        dying: Arc::default(),
+        ending: false,
     };
     tokio::spawn(task.run(rd, wr, session_tx, writer_rx, cmd_rx, notice_rx));
     Box::new(DpConnection {
@@ -708,6 +710,11 @@ struct ConnTask {
     last_heard: Instant,
     /// Whether our ProbeSocket waits for its ack.
     probing: bool,
+    /// RemoteActor groups to stop once their barrier is answered, with
+    /// the reason (see [`ConnTask::stop_after_barrier`]).
+    dying: Arc<Mutex<HashMap<String, String>>>,
+    /// The connection ended: stop RemoteActors at once.
+    ending: bool,
 }
 
 /// Why a connection task ended.
@@ -813,8 +820,19 @@ impl ConnTask {
                 tracing::info!(peer = %self.peer, "DP connection ended: {why}");
             }
         }
-        // Every RemoteActor of the peer ends with DiedDisconnect before the
-        // session hears of the end (which would kill them as its children).
+        // Every RemoteActor of the peer ends before the session hears of
+        // the end (which would kill them as its children): those whose
+        // process died with their reason, the others with DiedDisconnect.
+        self.ending = true;
+        let dying: Vec<_> = self
+            .dying
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain()
+            .collect();
+        for (group, reason) in dying {
+            watch::stop_group(&group, &reason);
+        }
         tr.connection_lost();
         self.lifecycle_events(&mut tr);
         self.shared
@@ -1028,7 +1046,11 @@ impl ConnTask {
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
                         .insert(group.clone(), reason.clone());
-                    watch::stop_group(&group, &reason);
+                    if self.ending {
+                        watch::stop_group(&group, &reason);
+                    } else {
+                        self.stop_after_barrier(group, reason);
+                    }
                 }
                 Event::Spawn {
                     spawner,
@@ -1039,6 +1061,52 @@ impl ConnTask {
             }
         }
         any
+    }
+
+    /// Stops the RemoteActors of `group` once every message queued for
+    /// them before their process's `Died` was handled (a reply sent just
+    /// before the process ended must reach its caller): a barrier call
+    /// ([`crate::translate::BARRIER_VARIANT`]) goes through the same path
+    /// and is answered after them. Until then the stop is pending in
+    /// `dying`, which the end of the connection carries out at once.
+    fn stop_after_barrier(&self, group: String, reason: String) {
+        let cells: Vec<_> =
+            ractor::pg::get_scoped_members(&crate::translate::REMOTE_SCOPE.to_owned(), &group)
+                .into_iter()
+                .filter(|c| c.get_status() < ractor::ActorStatus::Stopping)
+                .collect();
+        if cells.is_empty() {
+            return;
+        }
+        self.dying
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(group.clone(), reason.clone());
+        let dying = self.dying.clone();
+        let limit = self.shared.config.call_timeout;
+        tokio::spawn(async move {
+            for cell in cells {
+                let (tx, rx) = ractor::concurrency::oneshot();
+                let barrier = ractor::message::SerializedMessage::Call {
+                    args: Vec::new(),
+                    reply: tx.into(),
+                    variant: crate::translate::BARRIER_VARIANT.to_owned(),
+                    metadata: None,
+                };
+                if cell.send_serialized(barrier).is_ok() {
+                    // An error means the actor or the connection ended
+                    // meanwhile; stopping is then all that is left.
+                    let _ = tokio::time::timeout(limit, rx).await;
+                }
+            }
+            let pending = dying
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&group);
+            if pending.is_some() {
+                watch::stop_group(&group, &reason);
+            }
+        });
     }
 
     /// Runs a Haskell `spawn` off this task; the answer comes back as

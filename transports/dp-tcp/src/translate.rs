@@ -18,6 +18,7 @@
 //! | `Node::Cast{to, what, variant}` | message `fp(variant) ++ what` to the Haskell pid `to`, from the node's sender pid ([`crate::ids::NODE_SENDER_COUNTER`]) |
 //! | `Node::Call{to, tag, what, variant, timeout_ms}` | message `fp(request) ++ <reply pid> ++ what`; `<reply pid>` is a fresh synthetic pid of ours remembered with `(to, tag)` until `timeout_ms` (default [`Context::call_timeout`]) |
 //! | `Node::Reply{to, tag, what}` | message `fp(reply) ++ u64 BE len(what) ++ what` from our pid `to` to the Haskell reply pid the call carried |
+//! | `Node::Call{variant: `[`BARRIER_VARIANT`]`}` | none; answered at once with an empty `Node::Reply` (ordering barrier, see the constant) |
 //! | `Control::Terminate{ids}` | closes the lightweight connections those actors opened (as a DP node does when a process ends) |
 //! | other `Control`, `Auth` | dropped (debug log): a plain DP peer has no such messages |
 //!
@@ -112,6 +113,14 @@ pub const SESSION_MARKER_PID: u64 = u64::MAX;
 pub fn session_marker_group(peer: &NodeId) -> String {
     format!("{}/session", String::from_utf8_lossy(peer.as_bytes()))
 }
+
+/// The variant of the barrier call the driver makes to a RemoteActor
+/// before stopping it: the translator answers it itself (nothing goes to
+/// the peer), and the answer reaches the RemoteActor after every message
+/// the translator queued for the session before it. So once the driver
+/// has the answer, a reply the Haskell process sent before it died has
+/// reached its caller.
+pub const BARRIER_VARIANT: &str = "kaisui.dp-tcp.barrier";
 
 /// The driver's handle for one of our outgoing lightweight connections.
 pub type ConnKey = u64;
@@ -607,6 +616,15 @@ impl Translator {
     }
 
     fn session_call(&mut self, c: node::Call, now: Instant) {
+        if c.variant == BARRIER_VARIANT {
+            self.to_session
+                .push_back(node_msg(node_message::Msg::Reply(node::CallReply {
+                    to: c.to,
+                    tag: c.tag,
+                    what: Vec::new(),
+                })));
+            return;
+        }
         let target = self.haskell_pid(c.to);
         let Some(types) = self.ctx.types.call_types(&c.variant) else {
             tracing::error!(

@@ -633,3 +633,39 @@ fn reason_mappings() {
         "killed-by=pid://127.0.0.1:10501:0:8,reason=r"
     );
 }
+
+#[test]
+fn barrier_calls_are_answered_here_after_what_was_queued_before() {
+    let mut t = translator();
+    let now = Instant::now();
+    open(
+        &mut t,
+        1024,
+        Identifier::Process(ours(NODE_SENDER_COUNTER)),
+        now,
+    );
+    // A reply from Haskell is queued for the session, then the barrier.
+    t.handle_session(call(ractor_pid_of(&theirs(8)), 3, b"q", "Ask", None), now);
+    let reply_counter = FIRST_SYNTHETIC_COUNTER;
+    open(&mut t, 1025, Identifier::Process(ours(reply_counter)), now);
+    t.handle_peer_frame(
+        1025,
+        msg_frame(fp("AskReply"), &ractor_packed(b"answer")),
+        now,
+    );
+    actions(&mut t);
+    t.handle_session(
+        call(ractor_pid_of(&theirs(8)), 4, b"", BARRIER_VARIANT, None),
+        now,
+    );
+    assert!(actions(&mut t).is_empty(), "nothing goes to the peer");
+    let got = session(&mut t);
+    let reply = |tag, what: &[u8]| {
+        node_msg(node_message::Msg::Reply(node::CallReply {
+            to: ractor_pid_of(&theirs(8)),
+            tag,
+            what: what.to_vec(),
+        }))
+    };
+    assert_eq!(got, vec![reply(3, b"answer"), reply(4, b"")]);
+}
