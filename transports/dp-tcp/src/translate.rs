@@ -20,6 +20,7 @@
 //! | `Node::Reply{to, tag, what}` | message `fp(reply) ++ u64 BE len(what) ++ what` from our pid `to` to the Haskell reply pid the call carried |
 //! | `Node::Call{variant: `[`BARRIER_VARIANT`]`}` | none; answered at once with an empty `Node::Reply` (ordering barrier, see the constant) |
 //! | `Control::Terminate{ids}` | closes the lightweight connections those actors opened (as a DP node does when a process ends) |
+//! | `Control::Ping` | none; answered at once with `Control::Pong` to the session (liveness of a DP peer is NT-TCP probing, see [`crate::DpTcpConfig::probe_interval`]) |
 //! | other `Control`, `Auth` | dropped (debug log): a plain DP peer has no such messages |
 //!
 //! Haskell → Rust (frames from the peer):
@@ -565,6 +566,15 @@ impl Translator {
                     for pid in t.ids {
                         self.close_from_local(pid);
                     }
+                }
+                Some(control_message::Msg::Ping(p)) => {
+                    // A DP peer has no ping; its liveness is the driver's
+                    // NT-TCP probing. Answering here keeps a session that
+                    // closes silent peers from closing an idle DP one.
+                    self.to_session
+                        .push_back(control_msg(control_message::Msg::Pong(control::Pong {
+                            timestamp: p.timestamp,
+                        })));
                 }
                 Some(other) => {
                     tracing::trace!(
