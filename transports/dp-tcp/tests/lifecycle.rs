@@ -956,3 +956,49 @@ async fn a_restarted_peer_works_as_before_and_gets_nothing_of_the_old_one() {
         .any(|s| s.bytes.windows(stale_died.len()).any(|w| w == stale_died)));
     assert!(new.violations().is_empty(), "{:?}", new.violations());
 }
+
+#[test_log::test(tokio::test(flavor = "multi_thread", worker_threads = 2))]
+async fn a_restarted_peer_can_be_the_one_that_reconnects() {
+    let rust = rust_node("reconnect-from-haskell").await;
+    let (greeter, mut rx) = spawn_greeter("greeter-reconnect-from-haskell").await;
+    let old = PlainNode::start("127.0.0.1").await.unwrap();
+    let port = old
+        .node_id()
+        .as_str()
+        .unwrap()
+        .parse::<EndPointAddress>()
+        .unwrap()
+        .port()
+        .parse::<u16>()
+        .unwrap();
+    connect(&rust, &old).await;
+    let (_old_p, old_cell, mut ends, _mon) =
+        watched_remote(&rust, &old, "svc-reconnect-from-haskell").await;
+    old.kill();
+    // The new incarnation connects to us at once, possibly while the old
+    // session is still ending.
+    let new = start_on(port).await;
+    let q = new.spawn();
+    let gp = q
+        .whereis_remote(&rust.node, "greeter-reconnect-from-haskell", T)
+        .await
+        .unwrap()
+        .expect("found after the restart");
+    assert_eq!(gp, rust.dp.pid_of(&greeter.get_cell()).unwrap());
+    q.send(&gp, hello(&Greeting::new("new incarnation")))
+        .await
+        .unwrap();
+    assert_eq!(seen(&mut rx).await.text, "new incarnation");
+    assert_eq!(
+        terminated_reason(ended(&mut ends, old_cell.get_id()).await),
+        "DiedDisconnect"
+    );
+    // And Rust reaches the new incarnation's processes on that connection.
+    new.register("svc-reconnect-from-haskell", &q.pid());
+    let to: ActorRef<GreeterMsg> = remote(&rust, &new, "svc-reconnect-from-haskell")
+        .await
+        .into();
+    cast!(to, GreeterMsg::Hello(Greeting::new("back to you"))).unwrap();
+    let m = q.expect_fp(fp("Hello"), T).await.unwrap();
+    assert_eq!(unpack(&m.payload()).text, "back to you");
+}
