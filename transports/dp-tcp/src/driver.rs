@@ -51,7 +51,9 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, Notify};
 
-use crate::translate::{remote_group, Context, Counters, DpAction, Event, Learned, Translator};
+use crate::translate::{
+    remote_group, Context, Counters, DpAction, Event, Learned, PeerKind, Translator,
+};
 use crate::watch::{self, WatcherMsg};
 use crate::DpTcpConfig;
 
@@ -102,6 +104,8 @@ pub struct PeerInfo {
     pub learned: Learned,
     /// Drop counters of its translator.
     pub counters: Counters,
+    /// What the peer is (a plain DP node or a kaisui node).
+    pub kind: PeerKind,
 }
 
 /// An established connection, as seen from [`crate::DpTcp`].
@@ -226,6 +230,7 @@ pub(crate) async fn listen(
             expose: cfg.expose.clone(),
         }),
         spawnable: cfg.spawn.keys().cloned().collect(),
+        recognize_timeout: cfg.recognize_timeout,
     });
     if shared.ctx.set((address.clone(), ctx)).is_err() {
         return Err(io::Error::new(
@@ -393,16 +398,21 @@ async fn incoming(
                     return None;
                 }
                 tracing::info!(%peer, %from, "DP peer connected to us");
-                return Some(start_session(
+                return start_session(
                     shared.clone(),
                     socket,
-                    peer,
+                    peer.clone(),
                     conn,
                     rd,
                     wr,
                     from,
                     local,
-                ));
+                )
+                .await
+                .map_err(
+                    |e| tracing::warn!(%peer, "DP connection not handed to the NodeServer: {e}"),
+                )
+                .ok();
             }
             IncomingDecision::Reject(reason) => {
                 tracing::debug!(%peer, ?reason, "NT-TCP request rejected");
@@ -591,16 +601,7 @@ pub(crate) async fn connect(
                 }
             }
             tracing::info!(peer = %to, "connected to DP peer");
-            Ok(start_session(
-                shared.clone(),
-                socket,
-                to,
-                conn,
-                rd,
-                wr,
-                peer_addr,
-                local,
-            ))
+            start_session(shared.clone(), socket, to, conn, rd, wr, peer_addr, local).await
         }
         Err(RejectReason::Crossed) => {
             // The peer's own request to us won the tie-break (or is about
@@ -643,8 +644,12 @@ pub(crate) async fn connect(
 // ----------------------------------------------------------------------
 // One established connection
 
+/// Starts the connection's task and returns the session's view of it once
+/// the peer is recognised (plain DP node or kaisui node, see
+/// [`crate::translate`]): only then is it known whether the session runs
+/// the cookie handshake.
 #[allow(clippy::too_many_arguments)]
-fn start_session(
+async fn start_session(
     shared: Arc<Shared>,
     socket: SocketId,
     peer: EndPointAddress,
@@ -653,12 +658,14 @@ fn start_session(
     wr: OwnedWriteHalf,
     peer_addr: SocketAddr,
     local_addr: SocketAddr,
-) -> Box<dyn TransportConnection> {
+) -> io::Result<Box<dyn TransportConnection>> {
     let cap = shared.config.channel_capacity.max(1);
     let (session_tx, session_rx) = mpsc::channel(cap);
     let (writer_tx, writer_rx) = mpsc::channel(cap);
     let (cmd_tx, cmd_rx) = mpsc::channel(cap);
     let (notice_tx, notice_rx) = mpsc::unbounded_channel();
+    let (kind_tx, kind_rx) = oneshot::channel();
+    let recognize_timeout = shared.config.recognize_timeout;
     {
         let mut st = shared.lock();
         st.peers.insert(
@@ -684,15 +691,34 @@ fn start_session(
         probing: false,
         dying: Arc::default(),
         ending: false,
+        recognized: Some(kind_tx),
     };
     tokio::spawn(task.run(rd, wr, session_tx, writer_rx, cmd_rx, notice_rx));
-    Box::new(DpConnection {
+    // The translator decides by its own deadline; this one only guards
+    // against a task that neither decides nor ends.
+    let kind = match tokio::time::timeout(recognize_timeout + HANDSHAKE_TIMEOUT, kind_rx).await {
+        Ok(Ok(kind)) => kind,
+        Ok(Err(_)) => {
+            return Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                format!("the connection to DP peer {peer} ended before the peer was recognised"),
+            ))
+        }
+        Err(_) => {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("DP peer {peer} was not recognised in time"),
+            ))
+        }
+    };
+    Ok(Box::new(DpConnection {
         peer,
         peer_addr,
         local_addr,
         session_rx,
         writer_tx,
-    })
+        kind,
+    }))
 }
 
 struct ConnTask {
@@ -715,6 +741,8 @@ struct ConnTask {
     dying: Arc<Mutex<HashMap<String, String>>>,
     /// The connection ended: stop RemoteActors at once.
     ending: bool,
+    /// Told what the peer is, once ([`Event::Recognized`]).
+    recognized: Option<oneshot::Sender<PeerKind>>,
 }
 
 /// Why a connection task ended.
@@ -910,6 +938,7 @@ impl ConnTask {
                     peer: self.peer.to_string(),
                     learned: tr.learned().clone(),
                     counters: tr.counters(),
+                    kind: tr.kind().clone(),
                 });
             }
         }
@@ -1014,6 +1043,11 @@ impl ConnTask {
         while let Some(ev) = tr.poll_event() {
             any = true;
             match ev {
+                Event::Recognized(kind) => {
+                    if let Some(tx) = self.recognized.take() {
+                        let _ = tx.send(kind);
+                    }
+                }
                 Event::WhereIs { request, result } => {
                     if let Some(tx) = self.whereis.remove(&request) {
                         let _ = tx.send(result);
@@ -1204,6 +1238,7 @@ struct DpConnection {
     local_addr: SocketAddr,
     session_rx: mpsc::Receiver<NetworkMessage>,
     writer_tx: mpsc::Sender<Vec<NetworkMessage>>,
+    kind: PeerKind,
 }
 
 impl TransportConnection for DpConnection {
@@ -1220,11 +1255,16 @@ impl TransportConnection for DpConnection {
     }
 
     fn authenticated_peer(&self) -> Option<AuthenticatedPeer> {
-        // DP has no cookie: the peer is who its NT-TCP address says.
-        Some(AuthenticatedPeer {
-            name: self.peer.to_string(),
-            connection_string: self.peer.to_string(),
-        })
+        match self.kind {
+            // A kaisui node runs ractor_cluster's cookie handshake with us,
+            // carried inside DP messages.
+            PeerKind::Kaisui { .. } => None,
+            // DP has no cookie: the peer is who its NT-TCP address says.
+            PeerKind::Plain | PeerKind::Probing => Some(AuthenticatedPeer {
+                name: self.peer.to_string(),
+                connection_string: self.peer.to_string(),
+            }),
+        }
     }
 
     fn split(self: Box<Self>, _max: u64) -> (Box<dyn MessageReader>, Box<dyn MessageWriter>) {

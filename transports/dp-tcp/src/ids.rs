@@ -13,7 +13,9 @@
 //!   hands out: [`NODE_SENDER_COUNTER`] is the sender of every cast and call
 //!   request the Rust node makes (ractor casts carry no sender), and the
 //!   counters below it are short-lived reply addresses for calls and
-//!   `WhereIs` requests.
+//!   `WhereIs` requests, except [`NODE_AGENT_COUNTER`], the reserved pid
+//!   that carries the traffic between two kaisui nodes (see
+//!   [`crate::translate`], "Kaisui peers").
 
 use dp_wire::dp::LocalProcessId;
 
@@ -23,8 +25,14 @@ use dp_wire::dp::LocalProcessId;
 /// per Haskell target.
 pub const NODE_SENDER_COUNTER: i32 = -1;
 
+/// Counter of our node agent: the process a kaisui peer finds with
+/// `WhereIs` [`crate::translate::KAISUI_NODE_LABEL`], and the only sender
+/// and receiver of the encapsulated `ractor_cluster` traffic between two
+/// kaisui nodes.
+pub const NODE_AGENT_COUNTER: i32 = -2;
+
 /// First counter handed out for reply addresses; they count down from here.
-pub const FIRST_SYNTHETIC_COUNTER: i32 = -2;
+pub const FIRST_SYNTHETIC_COUNTER: i32 = -3;
 
 /// The ractor remote pid standing for Haskell process `local` of a peer.
 pub fn remote_pid(local: LocalProcessId) -> u64 {

@@ -85,7 +85,7 @@ use tokio::sync::oneshot;
 
 pub use driver::PeerInfo;
 pub use registry::{haskell_type_fingerprint, CallTypes, TypeRegistry};
-pub use translate::{Counters, Learned, LocalDirectory};
+pub use translate::{Counters, Learned, LocalDirectory, PeerKind};
 
 /// Decides whether a named, remotable local actor may be found by Haskell
 /// nodes (`WhereIs`, `NamedSend`).
@@ -178,6 +178,11 @@ pub struct DpTcpConfig {
     /// Declares the peer gone when nothing at all arrives for this long
     /// (`None`, the default: only probes decide).
     pub liveness_timeout: Option<Duration>,
+    /// How long a new connection waits for the peer's answer to the probe
+    /// that tells a kaisui node from a plain DP node (see
+    /// [`translate`], "Kaisui peers"); without an answer in time the peer
+    /// counts as a plain DP node (warning). Default 5 s.
+    pub recognize_timeout: Duration,
 }
 
 impl std::fmt::Debug for DpTcpConfig {
@@ -196,6 +201,7 @@ impl std::fmt::Debug for DpTcpConfig {
             .field("probe_interval", &self.probe_interval)
             .field("probe_timeout", &self.probe_timeout)
             .field("liveness_timeout", &self.liveness_timeout)
+            .field("recognize_timeout", &self.recognize_timeout)
             .finish()
     }
 }
@@ -217,7 +223,15 @@ impl DpTcpConfig {
             probe_interval: Some(Duration::from_secs(5)),
             probe_timeout: dp_wire::ntt::DEFAULT_PROBE_TIMEOUT,
             liveness_timeout: None,
+            recognize_timeout: Duration::from_secs(5),
         }
+    }
+
+    /// Set how long a new connection waits to recognise a kaisui peer
+    /// (see [`recognize_timeout`](Self::recognize_timeout)).
+    pub fn with_recognize_timeout(mut self, t: Duration) -> Self {
+        self.recognize_timeout = t;
+        self
     }
 
     /// Let Haskell `spawn` closures labelled `label` (the `remotable`
@@ -404,7 +418,9 @@ impl DpTcp {
             .as_str()
             .ok_or_else(|| DpError::BadAddress(pid.node.to_string()))?;
         let addr = parse_peer(peer)?;
-        let deadline = Instant::now() + Duration::from_secs(5);
+        // A session only starts once its peer is recognised.
+        let deadline =
+            Instant::now() + Duration::from_secs(5) + self.shared.config.recognize_timeout;
         self.attach(&addr, pid, None, deadline).await
     }
 

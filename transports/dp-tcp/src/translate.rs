@@ -23,6 +23,9 @@
 //! | `Control::Ping` | none; answered at once with `Control::Pong` to the session (liveness of a DP peer is NT-TCP probing, see [`crate::DpTcpConfig::probe_interval`]) |
 //! | other `Control`, `Auth` | dropped (debug log): a plain DP peer has no such messages |
 //!
+//! (All of the above is for a plain DP peer; a kaisui peer gets every
+//! session message unchanged, see "Kaisui peers" below.)
+//!
 //! Haskell → Rust (frames from the peer):
 //!
 //! | lightweight connection to | frame | session message |
@@ -49,10 +52,38 @@
 //! ends every RemoteActor of the peer with `DiedDisconnect`. The lifecycle
 //! rules are in [`lifecycle`] and `docs/lifecycle.md`.
 //!
-//! When the connection comes up the session's reader first gets a synthetic
-//! `Control::Ready` (Haskell has no such sync), and the peer's node
-//! controller gets one `WhereIs` probe to learn its `WhereIsReply`
-//! fingerprint (see [`Learned`]).
+//! When the connection comes up the peer's node controller gets one
+//! `WhereIs` probe for [`KAISUI_NODE_LABEL`]: its answer tells a kaisui
+//! node from a plain DP node (see "Kaisui peers"), and teaches us the
+//! peer's `WhereIsReply` fingerprint (see [`Learned`]). Until the answer
+//! (or [`Context::recognize_timeout`]) nothing reaches the session, and the
+//! peer's own `WhereIs` requests are held (at most [`Context::max_pending`]),
+//! so that they are answered in the peer's build. A plain peer's session
+//! then first gets a synthetic `Control::Ready` (Haskell has no such sync).
+//!
+//! # Kaisui peers
+//!
+//! A kaisui node answers the probe with `Just` its node agent pid
+//! ([`crate::ids::NODE_AGENT_COUNTER`]); a plain DP node answers `Nothing`;
+//! no answer in time counts as a plain node (warning). We answer a
+//! `WhereIs` for [`KAISUI_NODE_LABEL`] at once (never held: both kaisui
+//! sides probe at the same time) with our own agent pid.
+//!
+//! Between kaisui peers every [`NetworkMessage`] the session writes (auth,
+//! control, node) is one DP message of the kaisui-private type
+//! [`kaisui_wire_fingerprint`] (`Kaisui.Wire.NetworkMessage` of unit
+//! `kaisui`, which no Haskell program has), whose payload is the
+//! Data.Binary strict ByteString of its prost encoding, sent on the
+//! lightweight connection from our agent pid to the peer's. The receiving
+//! side decodes it and hands it to its session unchanged: pids inside are
+//! ractor pids, the cookie handshake runs end to end, and nothing is
+//! answered locally. The only edits: plain DP peers (sessions whose name is
+//! their NT-TCP address) are left out of `NodeSessions`, so that no Rust
+//! node takes a Haskell node for a ractor node; and once our session has
+//! sent its `Ready` (it is then authenticated), its reader gets the session
+//! marker `PgJoin` ([`SESSION_MARKER_PID`]). Only peers that answered the
+//! probe with a pid ever get such a message; one arriving from a peer we
+//! took for a plain node is dropped (warning).
 //!
 //! Nothing is silently lost: a variant or fingerprint missing from the
 //! [`TypeRegistry`], a message for a pid of an older incarnation or for no
@@ -79,7 +110,8 @@ use ractor_cluster::protocol::node::{self, node_message};
 use ractor_cluster::protocol::NetworkMessage;
 
 use crate::ids::{
-    local_counter, remote_local_id, remote_pid, FIRST_SYNTHETIC_COUNTER, NODE_SENDER_COUNTER,
+    local_counter, remote_local_id, remote_pid, FIRST_SYNTHETIC_COUNTER, NODE_AGENT_COUNTER,
+    NODE_SENDER_COUNTER,
 };
 use crate::registry::{Incoming, TypeRegistry};
 
@@ -87,9 +119,48 @@ pub mod lifecycle;
 
 pub use lifecycle::{died_reason_of, exit_reason, kill_reason, ractor_reason, spawn_target};
 
-/// The label of the `WhereIs` sent to every peer once to learn its
-/// `WhereIsReply` fingerprint (a lookup has no side effect).
-pub const PROBE_LABEL: &str = "kaisui.dp-tcp.probe";
+/// The reserved name a kaisui node answers `WhereIs` for with its node
+/// agent pid; a plain DP node has nobody registered under it.
+pub const KAISUI_NODE_LABEL: &str = "kaisui.node/1";
+
+/// The label of the `WhereIs` sent to every peer once, to recognise a
+/// kaisui node and to learn the peer's `WhereIsReply` fingerprint (a lookup
+/// has no side effect on a DP node).
+pub const PROBE_LABEL: &str = KAISUI_NODE_LABEL;
+
+/// The fingerprint of the kaisui-private DP message type that carries one
+/// `ractor_cluster` [`NetworkMessage`] between two kaisui nodes: TyCon
+/// `NetworkMessage` of module `Kaisui.Wire` in unit `kaisui`.
+pub fn kaisui_wire_fingerprint() -> Fingerprint {
+    static FP: std::sync::OnceLock<Fingerprint> = std::sync::OnceLock::new();
+    *FP.get_or_init(|| {
+        crate::registry::haskell_type_fingerprint("kaisui", "Kaisui.Wire", "NetworkMessage")
+    })
+}
+
+/// What the peer of a connection is, as its answer to our probe told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeerKind {
+    /// The probe is unanswered yet.
+    Probing,
+    /// A plain distributed-process node (Haskell): it answered `Nothing`,
+    /// or nothing in time.
+    Plain,
+    /// A kaisui node, whose node agent is `agent`.
+    Kaisui {
+        /// The peer's node agent pid.
+        agent: ProcessId,
+    },
+}
+
+/// Whether `name` is a session of a plain DP peer: DpTcp authenticates
+/// those as their NT-TCP address (`host:port:id`), which is both their name
+/// and their connection string; a ractor node's name comes from its cookie
+/// handshake.
+pub fn is_plain_dp_session(name: &ractor_cluster::protocol::auth::NameMessage) -> bool {
+    name.name == name.connection_string
+        && name.name.parse::<dp_wire::ntt::EndPointAddress>().is_ok()
+}
 
 /// The ractor process-group scope in which the `RemoteActor` of every
 /// Haskell process announced through [`Translator::announce`] is a member.
@@ -157,6 +228,9 @@ pub enum DpAction {
 /// [`Translator::whereis`], and lifecycle effects on ractor actors.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
+    /// The probe told what the peer is ([`PeerKind::Plain`] or
+    /// [`PeerKind::Kaisui`]); the session may start.
+    Recognized(PeerKind),
     /// A `WhereIs` was answered, failed to decode, or timed out.
     WhereIs {
         /// The id given to [`Translator::whereis`].
@@ -241,6 +315,9 @@ pub struct Context {
     /// Closure labels Haskell may `spawn` here (see
     /// [`crate::DpTcpConfig::with_spawn`]).
     pub spawnable: std::collections::HashSet<String>,
+    /// How long the probe that recognises a kaisui peer waits for its
+    /// answer before the peer counts as a plain DP node.
+    pub recognize_timeout: Duration,
 }
 
 impl Context {
@@ -297,6 +374,8 @@ enum Route {
     Local(u64),
     /// Frames go to our synthetic reply address with this counter.
     Synthetic(i32),
+    /// Encapsulated session messages for our node agent.
+    Agent,
     /// NCMsgs for our node controller.
     Node,
     /// Dropped (logged once, when the Identifier arrived).
@@ -361,6 +440,16 @@ pub struct Translator {
     actions: VecDeque<DpAction>,
     to_session: VecDeque<NetworkMessage>,
     events: VecDeque<Event>,
+    /// What the peer is; the session hears nothing while `Probing`.
+    kind: PeerKind,
+    /// The peer's `WhereIs` requests (requester, label) held until the
+    /// probe is answered or expires.
+    held_where_is: Vec<(ProcessId, String)>,
+    /// Encapsulated messages from the peer's agent that arrived before the
+    /// probe was answered.
+    early_agent: VecDeque<NetworkMessage>,
+    /// Whether the session marker was given to a kaisui peer's session.
+    marker_sent: bool,
 }
 
 /// The first bytes of `b` in hex, for logs.
@@ -415,7 +504,16 @@ impl Translator {
             actions: VecDeque::new(),
             to_session: VecDeque::new(),
             events: VecDeque::new(),
+            kind: PeerKind::Probing,
+            held_where_is: Vec::new(),
+            early_agent: VecDeque::new(),
+            marker_sent: false,
         }
+    }
+
+    /// What the peer is, as far as known.
+    pub fn kind(&self) -> &PeerKind {
+        &self.kind
     }
 
     /// The peer's NodeId.
@@ -433,24 +531,60 @@ impl Translator {
         self.counters
     }
 
-    /// The connection is up: let the session reach its ready state, have
-    /// it create the session marker ([`SESSION_MARKER_PID`]), and probe the
-    /// peer's node controller once.
+    /// The connection is up: probe the peer's node controller once
+    /// (`WhereIs` [`PROBE_LABEL`]). Its answer decides what the peer is
+    /// ([`Event::Recognized`]); until then the session hears nothing.
     pub fn connected(&mut self, now: Instant) {
-        self.to_session
-            .push_back(control_msg(control_message::Msg::Ready(control::Ready {})));
-        self.to_session
-            .push_back(control_msg(control_message::Msg::PgJoin(control::PgJoin {
-                group: session_marker_group(&self.peer),
-                actors: vec![control::Actor {
-                    pid: SESSION_MARKER_PID,
-                    name: Some("kaisui.dp-tcp.session".to_owned()),
-                }],
-                scope: REMOTE_SCOPE.to_owned(),
-            })));
-        let deadline = now + self.ctx.call_timeout;
+        let deadline = now + self.ctx.recognize_timeout;
         if let Err(e) = self.send_where_is(None, PROBE_LABEL.to_owned(), deadline) {
-            tracing::warn!(peer = %self.peer, "could not probe the peer: {e}");
+            tracing::warn!(peer = %self.peer, "could not probe the peer: {e}; taking it for a plain DP node");
+            self.recognized(PeerKind::Plain);
+        }
+    }
+
+    fn marker_join(&self) -> NetworkMessage {
+        control_msg(control_message::Msg::PgJoin(control::PgJoin {
+            group: session_marker_group(&self.peer),
+            actors: vec![control::Actor {
+                pid: SESSION_MARKER_PID,
+                name: Some("kaisui.dp-tcp.session".to_owned()),
+            }],
+            scope: REMOTE_SCOPE.to_owned(),
+        }))
+    }
+
+    /// The probe's answer (or its expiry) told what the peer is.
+    fn recognized(&mut self, kind: PeerKind) {
+        if self.kind != PeerKind::Probing {
+            return;
+        }
+        match &kind {
+            PeerKind::Plain => {
+                tracing::info!(peer = %self.peer, "peer is a plain distributed-process node");
+                // The session's sync comes first: let it reach its ready
+                // state, and create the session marker.
+                let mut first = VecDeque::from([
+                    control_msg(control_message::Msg::Ready(control::Ready {})),
+                    self.marker_join(),
+                ]);
+                first.append(&mut self.to_session);
+                self.to_session = first;
+                if !self.early_agent.is_empty() {
+                    tracing::warn!(peer = %self.peer, n = self.early_agent.len(), "kaisui messages from a peer taken for a plain DP node dropped");
+                    self.counters.ignored += self.early_agent.len() as u64;
+                    self.early_agent.clear();
+                }
+            }
+            PeerKind::Kaisui { agent } => {
+                tracing::info!(peer = %self.peer, %agent, "peer is a kaisui node; the session runs ractor_cluster's protocol with it");
+                self.to_session.append(&mut self.early_agent);
+            }
+            PeerKind::Probing => return,
+        }
+        self.kind = kind.clone();
+        self.events.push_back(Event::Recognized(kind));
+        for (requester, label) in std::mem::take(&mut self.held_where_is) {
+            self.answer_where_is_now(requester, label);
         }
     }
 
@@ -459,8 +593,12 @@ impl Translator {
         self.actions.pop_front()
     }
 
-    /// Next message for the session's reader.
+    /// Next message for the session's reader (none until the peer is
+    /// recognised).
     pub fn poll_session(&mut self) -> Option<NetworkMessage> {
+        if self.kind == PeerKind::Probing {
+            return None;
+        }
         self.to_session.pop_front()
     }
 
@@ -510,11 +648,19 @@ impl Translator {
         });
         for (request, label) in expired {
             tracing::debug!(label = %label, "WhereIs to {} expired", self.peer);
-            if let Some(request) = request {
-                self.events.push_back(Event::WhereIs {
+            match request {
+                Some(request) => self.events.push_back(Event::WhereIs {
                     request,
                     result: Err(format!("no WhereIsReply for {label:?} before the timeout")),
-                });
+                }),
+                None => {
+                    tracing::warn!(
+                        peer = %self.peer,
+                        timeout = ?self.ctx.recognize_timeout,
+                        "no answer to the kaisui probe in time; taking the peer for a plain DP node"
+                    );
+                    self.recognized(PeerKind::Plain);
+                }
             }
         }
         let after = self.in_calls.len() + self.out_calls.len() + self.where_is.len();
@@ -554,6 +700,11 @@ impl Translator {
 
     /// A message the session wrote.
     pub fn handle_session(&mut self, msg: NetworkMessage, now: Instant) {
+        if let PeerKind::Kaisui { agent } = &self.kind {
+            let agent = agent.clone();
+            self.encapsulate(agent, msg);
+            return;
+        }
         match msg.message {
             Some(network_message::Message::Node(n)) => match n.msg {
                 Some(node_message::Msg::Cast(c)) => self.session_cast(c),
@@ -589,6 +740,91 @@ impl Translator {
                 self.ignore("authentication message; DP peers have no cookie handshake")
             }
             None => self.ignore("empty message from the session"),
+        }
+    }
+
+    /// Sends `msg` to a kaisui peer's node agent (see "Kaisui peers").
+    fn encapsulate(&mut self, agent: ProcessId, mut msg: NetworkMessage) {
+        let mut ready = false;
+        if let Some(network_message::Message::Control(c)) = &mut msg.message {
+            match &mut c.msg {
+                Some(control_message::Msg::NodeSessions(ns)) => {
+                    // A Haskell node is no ractor node: other Rust nodes
+                    // must not take it for one (nor dial it unasked).
+                    ns.sessions.retain(|s| !is_plain_dp_session(s));
+                }
+                Some(control_message::Msg::Ready(_)) => ready = true,
+                _ => {}
+            }
+        }
+        let bytes = prost::Message::encode_to_vec(&msg);
+        let max = self
+            .ctx
+            .limits
+            .max_bytes_len
+            .min(u64::from(self.ctx.limits.max_frame_len).saturating_sub(24));
+        if bytes.len() as u64 > max {
+            tracing::error!(peer = %self.peer, len = bytes.len(), max, "session message larger than the DP Limits not sent");
+            self.counters.table_full += 1;
+            return;
+        }
+        let mut frame = Vec::with_capacity(Fingerprint::LEN + 8 + bytes.len());
+        kaisui_wire_fingerprint().encode(&mut frame);
+        frame.extend_from_slice(&(bytes.len() as u64).to_be_bytes());
+        frame.extend_from_slice(&bytes);
+        self.send_process(self.ctx.our_pid(NODE_AGENT_COUNTER), agent, frame);
+        if ready && !self.marker_sent {
+            // Our session sends Ready once authenticated, so it now accepts
+            // the marker (control messages before that are refused).
+            self.marker_sent = true;
+            let marker = self.marker_join();
+            self.to_session.push_back(marker);
+        }
+    }
+
+    /// An encapsulated session message for our node agent.
+    fn deliver_agent(&mut self, m: Message) {
+        if m.fingerprint != kaisui_wire_fingerprint() {
+            tracing::warn!(peer = %self.peer, fingerprint = %m.fingerprint, "message of another type for our node agent dropped");
+            self.counters.unknown_type += 1;
+            return;
+        }
+        let payload = m.payload();
+        let body = match payload.get(..8) {
+            Some(len)
+                if u64::from_be_bytes(len.try_into().unwrap_or([0xff; 8]))
+                    == (payload.len() - 8) as u64
+                    && (payload.len() - 8) as u64 <= self.ctx.limits.max_bytes_len =>
+            {
+                payload.slice(8..)
+            }
+            _ => {
+                tracing::warn!(peer = %self.peer, prefix = %hex_prefix(&payload), "kaisui message whose ByteString length does not match its size dropped");
+                self.counters.undecodable += 1;
+                return;
+            }
+        };
+        let msg: NetworkMessage = match prost::Message::decode(body) {
+            Ok(msg) => msg,
+            Err(e) => {
+                tracing::warn!(peer = %self.peer, prefix = %hex_prefix(&payload), "undecodable kaisui message dropped: {e}");
+                self.counters.undecodable += 1;
+                return;
+            }
+        };
+        match self.kind {
+            PeerKind::Kaisui { .. } => self.to_session.push_back(msg),
+            PeerKind::Probing if self.early_agent.len() < self.ctx.max_pending => {
+                self.early_agent.push_back(msg)
+            }
+            PeerKind::Probing => {
+                tracing::warn!(peer = %self.peer, "too many kaisui messages before the peer was recognised; dropped");
+                self.counters.table_full += 1;
+            }
+            PeerKind::Plain => {
+                tracing::warn!(peer = %self.peer, "kaisui message from a peer taken for a plain DP node dropped");
+                self.counters.ignored += 1;
+            }
         }
     }
 
@@ -856,6 +1092,7 @@ impl Translator {
             Ok(Frame::Message(m)) => match route {
                 Route::Local(pid) => self.deliver_local(pid, m, now, "send"),
                 Route::Synthetic(c) => self.deliver_synthetic(c, m),
+                Route::Agent => self.deliver_agent(m),
                 _ => self.ignore("message on a connection without a process target"),
             },
             Ok(Frame::Control(nc)) => self.handle_nc(nc, now),
@@ -886,6 +1123,8 @@ impl Translator {
                     );
                     self.counters.stale_or_foreign += 1;
                     Route::Ignored
+                } else if pid.local.counter == NODE_AGENT_COUNTER {
+                    Route::Agent
                 } else if pid.local.counter < 0 {
                     Route::Synthetic(pid.local.counter)
                 } else {
@@ -988,12 +1227,32 @@ impl Translator {
             self.counters.stale_or_foreign += 1;
             return;
         }
-        let pid = self
-            .ctx
-            .directory
-            .lookup_name(&label)
-            .and_then(local_counter)
-            .map(|c| self.ctx.our_pid(c));
+        // Answered in the configured build before the probe's reply taught
+        // us the peer's, a Haskell `whereisRemote` would never match the
+        // reply. The kaisui label is never held: both kaisui sides probe at
+        // once, and a kaisui node takes any WhereIsReply fingerprint.
+        if self.kind == PeerKind::Probing && label != KAISUI_NODE_LABEL {
+            if self.held_where_is.len() < self.ctx.max_pending {
+                tracing::debug!(label = %label, requester = %requester, "WhereIs held until the probe is answered");
+                self.held_where_is.push((requester, label));
+                return;
+            }
+            tracing::warn!(label = %label, requester = %requester, "too many WhereIs held; answering in the configured build");
+            self.counters.table_full += 1;
+        }
+        self.answer_where_is_now(requester, label);
+    }
+
+    fn answer_where_is_now(&mut self, requester: ProcessId, label: String) {
+        let pid = if label == KAISUI_NODE_LABEL {
+            Some(self.ctx.our_pid(NODE_AGENT_COUNTER))
+        } else {
+            self.ctx
+                .directory
+                .lookup_name(&label)
+                .and_then(local_counter)
+                .map(|c| self.ctx.our_pid(c))
+        };
         tracing::debug!(label = %label, answer = ?pid, requester = %requester, "answering WhereIs");
         let fp = self
             .learned
@@ -1152,8 +1411,19 @@ impl Translator {
                 Err(format!("undecodable WhereIsReply: {e}"))
             }
         };
-        if let Some(request) = pending.request {
-            self.events.push_back(Event::WhereIs { request, result });
+        match pending.request {
+            Some(request) => self.events.push_back(Event::WhereIs { request, result }),
+            None => {
+                let kind = match result {
+                    Ok(Some(agent)) if agent.node == self.peer => PeerKind::Kaisui { agent },
+                    Ok(Some(other)) => {
+                        tracing::warn!(peer = %self.peer, agent = %other, "kaisui probe answered with a pid of another node; taking the peer for a plain DP node");
+                        PeerKind::Plain
+                    }
+                    _ => PeerKind::Plain,
+                };
+                self.recognized(kind);
+            }
         }
     }
 }

@@ -697,8 +697,12 @@ async fn a_peer_cut_in_the_middle_of_a_frame_ends_its_remote_actors() {
 
 #[test_log::test(tokio::test(flavor = "multi_thread", worker_threads = 2))]
 async fn a_silent_peer_is_declared_gone_by_probing() {
+    // The raw peer has no node controller to answer the kaisui probe: its
+    // session starts (as a plain DP peer's) when the probe expires, which
+    // must come before probing declares it gone.
     let config = DpTcpConfig::new(types())
-        .with_probe(Some(Duration::from_millis(200)), Duration::from_millis(300));
+        .with_probe(Some(Duration::from_millis(200)), Duration::from_millis(300))
+        .with_recognize_timeout(Duration::from_millis(100));
     let rust = rust_node_with("silent-peer", config).await;
     // Completes the handshake, then never reads or answers again (the
     // socket stays open: a half-open or hung peer).

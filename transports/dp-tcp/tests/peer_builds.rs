@@ -102,15 +102,12 @@ fn the_other_build_really_differs_from_the_captured_one() {
 /// the answer must carry the peer's `WhereIsReply` fingerprint, learned
 /// from the probe DpTcp sends on every new connection.
 ///
-/// Ignored because DpTcp does not do this yet: `Translator::answer_where_is`
-/// answers at once with the configured build's fingerprint when the probe's
-/// reply has not arrived, which is the common case when the peer opened the
-/// connection (its `WhereIs` is already in flight when DpTcp probes). The
-/// Haskell `whereisRemote` then never matches the reply and waits forever;
-/// here it times out in about half the runs. Answers must wait for the probe
-/// (or its expiry). Run with `--ignored` to reproduce.
+/// This is the common race when the peer opened the connection (its
+/// `WhereIs` is already in flight when DpTcp probes): DpTcp holds the
+/// answer until the probe's reply taught it the peer's fingerprint (or the
+/// probe expired); answered in the configured build, the Haskell
+/// `whereisRemote` would never match the reply.
 #[test_log::test(tokio::test(flavor = "multi_thread", worker_threads = 2))]
-#[ignore = "DpTcp answers a WhereIs that arrives before its probe's reply with the configured build's fingerprint"]
 async fn first_whereis_from_a_peer_of_another_build_is_answered_in_its_build() {
     let rust = rust_node("builds-first-whereis").await;
     let (greeter, mut rx) = spawn_greeter("greeter-builds-first-whereis").await;

@@ -54,6 +54,7 @@ fn ctx_with(node: &str, incarnation: i32, dir: FakeDirectory) -> Arc<Context> {
         max_pending: 4,
         directory: Arc::new(dir),
         spawnable: HashSet::from(["Kaisui.Workers.counter".to_owned()]),
+        recognize_timeout: Duration::from_secs(5),
     })
 }
 
@@ -65,7 +66,19 @@ fn default_dir() -> FakeDirectory {
 }
 
 fn translator() -> Translator {
-    Translator::new(ctx_with(US, INC, default_dir()), NodeId::new(PEER))
+    plain(Translator::new(
+        ctx_with(US, INC, default_dir()),
+        NodeId::new(PEER),
+    ))
+}
+
+/// `t` as after its probe was answered `Nothing` (a plain DP peer), with
+/// the session's synthetic start (Ready, marker) and the event taken out.
+fn plain(mut t: Translator) -> Translator {
+    t.recognized(PeerKind::Plain);
+    t.to_session.clear();
+    t.events.clear();
+    t
 }
 
 fn ours(counter: i32) -> ProcessId {
@@ -158,24 +171,43 @@ fn sent_frames(acts: &[DpAction]) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// A translator fresh from `connected()`, its probe's actions taken.
+fn probing() -> Translator {
+    let mut t = Translator::new(ctx_with(US, INC, default_dir()), NodeId::new(PEER));
+    t.connected(Instant::now());
+    actions(&mut t);
+    t
+}
+
+/// The peer's NC answers our probe with `pid`, in build `fp`.
+fn answer_probe(t: &mut Translator, fp: Fingerprint, pid: Option<ProcessId>, now: Instant) {
+    open(t, 1024, Identifier::Node(NodeId::new(US)), now);
+    let reply = WhereIsReply {
+        label: PROBE_LABEL.into(),
+        pid,
+    };
+    t.handle_peer_frame(
+        1024,
+        ncmsg(
+            Identifier::Node(NodeId::new(PEER)),
+            ProcessSignal::UnreliableSend {
+                to: ours(FIRST_SYNTHETIC_COUNTER).local,
+                message: Message::new(fp, enc(&reply)),
+            },
+        ),
+        now,
+    );
+}
+
 #[test]
-fn connected_yields_ready_then_probes_the_peer_nc() {
-    let mut t = translator();
+fn connected_probes_the_peer_nc_and_a_plain_peer_then_yields_ready() {
+    let mut t = Translator::new(ctx_with(US, INC, default_dir()), NodeId::new(PEER));
     let now = Instant::now();
     t.connected(now);
-    assert_eq!(
-        session(&mut t),
-        vec![
-            control_msg(control_message::Msg::Ready(control::Ready {})),
-            control_msg(control_message::Msg::PgJoin(control::PgJoin {
-                group: format!("{PEER}/session"),
-                actors: vec![control::Actor {
-                    pid: SESSION_MARKER_PID,
-                    name: Some("kaisui.dp-tcp.session".into()),
-                }],
-                scope: REMOTE_SCOPE.into(),
-            })),
-        ]
+    assert_eq!(t.kind(), &PeerKind::Probing);
+    assert!(
+        session(&mut t).is_empty(),
+        "nothing before the probe's answer"
     );
     let acts = actions(&mut t);
     assert_eq!(
@@ -194,20 +226,256 @@ fn connected_yields_ready_then_probes_the_peer_nc() {
                 conn: 0,
                 frame: enc(&NCMsg {
                     sender: Identifier::Process(ours(FIRST_SYNTHETIC_COUNTER)),
-                    signal: ProcessSignal::WhereIs(PROBE_LABEL.into()),
+                    signal: ProcessSignal::WhereIs(KAISUI_NODE_LABEL.into()),
                 }),
             },
+        ]
+    );
+    answer_probe(
+        &mut t,
+        Build::default().where_is_reply().fingerprint(),
+        None,
+        now,
+    );
+    assert_eq!(t.kind(), &PeerKind::Plain);
+    assert_eq!(events(&mut t), vec![Event::Recognized(PeerKind::Plain)]);
+    assert_eq!(
+        session(&mut t),
+        vec![
+            control_msg(control_message::Msg::Ready(control::Ready {})),
+            control_msg(control_message::Msg::PgJoin(control::PgJoin {
+                group: format!("{PEER}/session"),
+                actors: vec![control::Actor {
+                    pid: SESSION_MARKER_PID,
+                    name: Some("kaisui.dp-tcp.session".into()),
+                }],
+                scope: REMOTE_SCOPE.into(),
+            })),
         ]
     );
 }
 
 #[test]
-fn probe_reply_teaches_the_peer_where_is_reply_fingerprint() {
+fn an_unanswered_probe_makes_a_plain_peer_at_its_deadline() {
+    let mut t = probing();
+    let now = Instant::now();
+    let deadline = t.poll_timeout().expect("the probe's deadline");
+    assert!(deadline <= now + Duration::from_secs(5));
+    t.handle_timeout(deadline);
+    assert_eq!(t.kind(), &PeerKind::Plain);
+    assert_eq!(events(&mut t), vec![Event::Recognized(PeerKind::Plain)]);
+    assert_eq!(session(&mut t).len(), 2, "Ready and the marker");
+}
+
+#[test]
+fn where_is_before_the_probe_reply_is_held_and_answered_in_the_learned_build() {
+    let mut t = probing();
+    let now = Instant::now();
+    open(&mut t, 1025, Identifier::Node(NodeId::new(US)), now);
+    t.handle_peer_frame(
+        1025,
+        ncmsg(
+            Identifier::Process(theirs(8)),
+            ProcessSignal::WhereIs("greeter".into()),
+        ),
+        now,
+    );
+    assert!(sent_frames(&actions(&mut t)).is_empty(), "held");
+    let their_fp = Fingerprint::new(1, 2);
+    answer_probe(&mut t, their_fp, None, now);
+    let expected = NCMsg {
+        sender: Identifier::Node(NodeId::new(US)),
+        signal: ProcessSignal::UnreliableSend {
+            to: theirs(8).local,
+            message: Message::new(
+                their_fp,
+                enc(&WhereIsReply {
+                    label: "greeter".into(),
+                    pid: Some(ours(5)),
+                }),
+            ),
+        },
+    };
+    assert_eq!(sent_frames(&actions(&mut t)), vec![enc(&expected)]);
+}
+
+#[test]
+fn the_kaisui_label_is_answered_at_once_with_our_node_agent() {
+    let mut t = probing();
+    let now = Instant::now();
+    open(&mut t, 1025, Identifier::Node(NodeId::new(US)), now);
+    t.handle_peer_frame(
+        1025,
+        ncmsg(
+            Identifier::Process(theirs(-3)),
+            ProcessSignal::WhereIs(KAISUI_NODE_LABEL.into()),
+        ),
+        now,
+    );
+    let expected = NCMsg {
+        sender: Identifier::Node(NodeId::new(US)),
+        signal: ProcessSignal::UnreliableSend {
+            to: theirs(-3).local,
+            message: Message::new(
+                Build::default().where_is_reply().fingerprint(),
+                enc(&WhereIsReply {
+                    label: KAISUI_NODE_LABEL.into(),
+                    pid: Some(ours(NODE_AGENT_COUNTER)),
+                }),
+            ),
+        },
+    };
+    assert_eq!(sent_frames(&actions(&mut t)), vec![enc(&expected)]);
+}
+
+fn name(name: &str, connection_string: &str) -> ractor_cluster::protocol::auth::NameMessage {
+    ractor_cluster::protocol::auth::NameMessage {
+        name: name.into(),
+        flags: None,
+        connection_string: connection_string.into(),
+        connection_id: 0,
+    }
+}
+
+#[test]
+fn a_kaisui_peer_gets_every_session_message_encapsulated_and_unchanged() {
+    let mut t = probing();
+    let now = Instant::now();
+    let agent = theirs(NODE_AGENT_COUNTER);
+    // The peer's session may speak before our probe is answered.
+    let auth = NetworkMessage {
+        message: Some(network_message::Message::Auth(
+            ractor_cluster::protocol::auth::AuthenticationMessage {
+                msg: Some(
+                    ractor_cluster::protocol::auth::authentication_message::Msg::Name(name(
+                        "b@localhost",
+                        "127.0.0.1:9001:0",
+                    )),
+                ),
+            },
+        )),
+    };
+    let wire = |m: &NetworkMessage| {
+        let bytes = prost::Message::encode_to_vec(m);
+        let mut payload = (bytes.len() as u64).to_be_bytes().to_vec();
+        payload.extend_from_slice(&bytes);
+        payload
+    };
+    open(
+        &mut t,
+        1030,
+        Identifier::Process(ours(NODE_AGENT_COUNTER)),
+        now,
+    );
+    let mut frame = Vec::new();
+    encode_frame(kaisui_wire_fingerprint(), &wire(&auth), &mut frame);
+    t.handle_peer_frame(1030, Bytes::from(frame), now);
+    assert!(session(&mut t).is_empty());
+    answer_probe(&mut t, Fingerprint::new(1, 2), Some(agent.clone()), now);
+    assert_eq!(
+        events(&mut t),
+        vec![Event::Recognized(PeerKind::Kaisui {
+            agent: agent.clone()
+        })]
+    );
+    // No synthetic Ready: the peer's session sends its own.
+    assert_eq!(session(&mut t), vec![auth.clone()]);
+
+    // Everything the session writes goes to the peer's agent, Ping and
+    // Auth included, NodeSessions without plain DP peers.
+    let ping = control_msg(control_message::Msg::Ping(control::Ping {
+        timestamp: None,
+    }));
+    let sessions = |names: Vec<_>| {
+        control_msg(control_message::Msg::NodeSessions(control::NodeSessions {
+            sessions: names,
+        }))
+    };
+    let ready = control_msg(control_message::Msg::Ready(control::Ready {}));
+    for m in [auth.clone(), ping.clone(), ready.clone()] {
+        t.handle_session(m, now);
+    }
+    t.handle_session(
+        sessions(vec![
+            name("c@localhost", "127.0.0.1:9003:0"),
+            name("127.0.0.1:9004:0", "127.0.0.1:9004:0"),
+        ]),
+        now,
+    );
+    let acts = actions(&mut t);
+    assert_eq!(
+        acts[0],
+        DpAction::Open {
+            conn: 1,
+            from: Identifier::Process(ours(NODE_AGENT_COUNTER)),
+            to: Identifier::Process(agent.clone()),
+        }
+    );
+    let frames: Vec<_> = sent_frames(&acts)[1..].to_vec();
+    let expect = |m: &NetworkMessage| {
+        let mut f = Vec::new();
+        encode_frame(kaisui_wire_fingerprint(), &wire(m), &mut f);
+        f
+    };
+    assert_eq!(
+        frames,
+        vec![
+            expect(&auth),
+            expect(&ping),
+            expect(&ready),
+            expect(&sessions(vec![name("c@localhost", "127.0.0.1:9003:0")])),
+        ]
+    );
+    // After our Ready, the session gets its marker; nothing answered here.
+    let s = session(&mut t);
+    assert_eq!(s.len(), 1);
+    assert!(matches!(
+        &s[0].message,
+        Some(network_message::Message::Control(control::ControlMessage {
+            msg: Some(control_message::Msg::PgJoin(j))
+        })) if j.actors[0].pid == SESSION_MARKER_PID
+    ));
+    assert_eq!(t.counters(), Counters::default());
+}
+
+#[test]
+fn kaisui_messages_from_a_plain_peer_or_of_other_types_are_dropped() {
     let mut t = translator();
     let now = Instant::now();
-    t.connected(now);
-    actions(&mut t);
-    session(&mut t);
+    open(
+        &mut t,
+        1030,
+        Identifier::Process(ours(NODE_AGENT_COUNTER)),
+        now,
+    );
+    let mut frame = Vec::new();
+    encode_frame(kaisui_wire_fingerprint(), &0u64.to_be_bytes(), &mut frame);
+    t.handle_peer_frame(1030, Bytes::from(frame), now);
+    let mut frame = Vec::new();
+    encode_frame(fp("Hello"), &0u64.to_be_bytes(), &mut frame);
+    t.handle_peer_frame(1030, Bytes::from(frame), now);
+    assert!(session(&mut t).is_empty());
+    assert_eq!(t.counters().ignored, 1);
+    assert_eq!(t.counters().unknown_type, 1);
+}
+
+#[test]
+fn plain_dp_sessions_are_recognised_by_name() {
+    assert!(is_plain_dp_session(&name(
+        "127.0.0.1:9004:0",
+        "127.0.0.1:9004:0"
+    )));
+    assert!(!is_plain_dp_session(&name(
+        "a@localhost",
+        "127.0.0.1:9004:0"
+    )));
+    assert!(!is_plain_dp_session(&name("localhost:80", "localhost:80")));
+}
+
+#[test]
+fn probe_reply_teaches_the_peer_where_is_reply_fingerprint() {
+    let mut t = probing();
+    let now = Instant::now();
     // A peer built with another distributed-process hash.
     let their_fp = Fingerprint::new(1, 2);
     open(&mut t, 1024, Identifier::Node(NodeId::new(US)), now);
@@ -227,8 +495,8 @@ fn probe_reply_teaches_the_peer_where_is_reply_fingerprint() {
         now,
     );
     assert_eq!(t.learned().where_is_reply, Some(their_fp));
-    // The probe is ours: no event.
-    assert!(events(&mut t).is_empty());
+    // The probe is ours: no WhereIs event, only what it told.
+    assert_eq!(events(&mut t), vec![Event::Recognized(PeerKind::Plain)]);
 
     // Later answers to the peer use the learned fingerprint.
     t.handle_peer_frame(
@@ -275,7 +543,7 @@ fn where_is_answers_are_byte_identical_to_capture_03() {
         remotable: HashSet::from([8]),
     };
     let ctx = ctx_with("127.0.0.1:10502:0", 0x44f5_86af, dir);
-    let mut t = Translator::new(ctx, NodeId::new("127.0.0.1:10501:0"));
+    let mut t = plain(Translator::new(ctx, NodeId::new("127.0.0.1:10501:0")));
     let now = Instant::now();
     t.handle_peer_opened(1024);
     t.handle_peer_frame(
@@ -519,8 +787,8 @@ fn synthetic_counters_are_unique_while_pending() {
     let frames = sent_frames(&actions(&mut t));
     let a = &frames[1][16..16 + enc(&ours(0)).len()];
     let b = &frames[2][16..16 + enc(&ours(0)).len()];
-    assert_eq!(a, enc(&ours(-2)).as_slice());
-    assert_eq!(b, enc(&ours(-3)).as_slice());
+    assert_eq!(a, enc(&ours(FIRST_SYNTHETIC_COUNTER)).as_slice());
+    assert_eq!(b, enc(&ours(FIRST_SYNTHETIC_COUNTER - 1)).as_slice());
 }
 
 #[test]

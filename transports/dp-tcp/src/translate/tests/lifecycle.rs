@@ -43,8 +43,9 @@ fn b_translator(unique: i32, live: &[u64]) -> Translator {
         max_pending: 4,
         directory: Arc::new(dir),
         spawnable: HashSet::from(["Main.someFun".to_owned()]),
+        recognize_timeout: Duration::from_secs(5),
     });
-    let mut t = Translator::new(ctx, NodeId::new(A));
+    let mut t = super::plain(Translator::new(ctx, NodeId::new(A)));
     t.handle_peer_opened(1024);
     t.handle_peer_frame(
         1024,
