@@ -95,6 +95,35 @@ impl TransportKind for Memory {
     }
 }
 
+/// DpTcp (distributed-process over network-transport-tcp) between Rust
+/// nodes: each recognises the other as a kaisui node and runs
+/// ractor_cluster's own protocol, cookie handshake included, inside DP
+/// messages. No Haskell types are registered: nothing here goes to a
+/// Haskell node.
+#[derive(Debug, Default)]
+pub struct DpTcpKind;
+
+impl TransportKind for DpTcpKind {
+    fn label(&self) -> &'static str {
+        "dp-tcp"
+    }
+
+    fn transport_for(&self, _node_name: &str) -> Arc<dyn Transport> {
+        Arc::new(dp_tcp_transport())
+    }
+
+    fn dial_address(&self, _node_name: &str, bound: SocketAddr) -> String {
+        // DpTcp listens on 127.0.0.1 and is dialled by NT-TCP address.
+        format!("127.0.0.1:{}:0", bound.port())
+    }
+}
+
+/// A DpTcp transport for a test node, with no Haskell types.
+pub fn dp_tcp_transport() -> dp_tcp::DpTcp {
+    dp_tcp::DpTcp::new(dp_tcp::DpTcpConfig::new(dp_tcp::TypeRegistry::new()))
+        .expect("an empty type registry is a valid DpTcp configuration")
+}
+
 /// Wraps a transport to report the address its listener bound, which is
 /// how a test learns the port the OS picked for port 0.
 #[derive(Debug)]
@@ -118,6 +147,12 @@ impl Transport for Observed {
 
     fn connect(&self, address: String) -> BoxFuture<'_, io::Result<Box<dyn TransportConnection>>> {
         self.inner.connect(address)
+    }
+
+    // The node advertises this (and checks for self-connections with
+    // it): it must be the wrapped transport's own format.
+    fn connection_string(&self, hostname: &str, port: u16) -> String {
+        self.inner.connection_string(hostname, port)
     }
 }
 
@@ -220,9 +255,20 @@ impl std::fmt::Debug for TestNode {
 impl TestNode {
     /// Start a node named `node_name` over `kind`'s transport.
     pub async fn start(kind: &dyn TransportKind, node_name: &str, cookie: &str) -> TestNode {
+        Self::start_on(kind, kind.transport_for(node_name), node_name, cookie).await
+    }
+
+    /// Start a node named `node_name` over `transport`, which is `kind`'s
+    /// (for a test that keeps its own handle to the transport).
+    pub async fn start_on(
+        kind: &dyn TransportKind,
+        transport: Arc<dyn Transport>,
+        node_name: &str,
+        cookie: &str,
+    ) -> TestNode {
         let (bound_tx, mut bound_rx) = watch::channel(None);
         let transport = Observed {
-            inner: kind.transport_for(node_name),
+            inner: transport,
             bound: bound_tx,
         };
         let server = NodeServer::new(

@@ -32,4 +32,5 @@ macro_rules! two_node_suite {
 two_node_suite! {
     native => Native,
     memory => Memory::default(),
+    dp_tcp => DpTcpKind,
 }
