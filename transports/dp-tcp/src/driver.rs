@@ -876,7 +876,7 @@ impl ConnTask {
         // The session (the marker RemoteActor's supervisor), to wait for.
         let session = ractor::pg::get_scoped_members(
             &crate::translate::REMOTE_SCOPE.to_owned(),
-            &crate::translate::session_marker_group(&NodeId::new(self.peer.as_str())),
+            &crate::translate::session_marker_group(tr.us(), &NodeId::new(self.peer.as_str())),
         )
         .into_iter()
         .find(|c| c.get_id().pid() == crate::translate::SESSION_MARKER_PID)
@@ -1072,7 +1072,7 @@ impl ConnTask {
                     }
                 }
                 Event::RemoteDied { pid, reason } => {
-                    let group = remote_group(&NodeId::new(self.peer.as_str()), pid);
+                    let group = remote_group(tr.us(), &NodeId::new(self.peer.as_str()), pid);
                     // Remember first: a RemoteActor the session creates
                     // after this is stopped by the watcher.
                     self.shared

@@ -455,7 +455,8 @@ impl DpTcp {
     ) -> Result<ActorCell, DpError> {
         let rpid = ids::remote_pid(pid.local);
         let scope = translate::REMOTE_SCOPE.to_owned();
-        let group = translate::remote_group(&NodeId::new(peer.as_str()), rpid);
+        let us = self.node_id().ok_or(DpError::NotListening)?;
+        let group = translate::remote_group(&us, &NodeId::new(peer.as_str()), rpid);
         let dead = || {
             self.shared
                 .dead

@@ -58,8 +58,11 @@
 //! peer's `WhereIsReply` fingerprint (see [`Learned`]). Until the answer
 //! (or [`Context::recognize_timeout`]) nothing reaches the session, and the
 //! peer's own `WhereIs` requests are held (at most [`Context::max_pending`]),
-//! so that they are answered in the peer's build. A plain peer's session
-//! then first gets a synthetic `Control::Ready` (Haskell has no such sync).
+//! so that they are answered in the peer's build; a plain peer's are held
+//! until its session is up (it wrote its `Ready`), so that what the answer
+//! lets the Haskell process do next finds the session listed. A plain
+//! peer's session first gets a synthetic `Control::Ready` (Haskell has no
+//! such sync).
 //!
 //! # Kaisui peers
 //!
@@ -166,12 +169,16 @@ pub fn is_plain_dp_session(name: &ractor_cluster::protocol::auth::NameMessage) -
 /// Haskell process announced through [`Translator::announce`] is a member.
 pub const REMOTE_SCOPE: &str = "kaisui.dp-tcp";
 
-/// The group (in [`REMOTE_SCOPE`]) of the `RemoteActor` for ractor remote
-/// pid `pid` on `peer`: `<peer node>/<unique>.<counter>`.
-pub fn remote_group(peer: &NodeId, pid: u64) -> String {
+/// The group (in [`REMOTE_SCOPE`]) of the `RemoteActor` that node `us`
+/// has for ractor remote pid `pid` on `peer`:
+/// `<peer node>/<unique>.<counter>@<us>`. Process groups are process wide:
+/// without `us`, two nodes of one process connected to the same peer would
+/// find each other's RemoteActors.
+pub fn remote_group(us: &NodeId, peer: &NodeId, pid: u64) -> String {
     let l = remote_local_id(pid);
     let peer = String::from_utf8_lossy(peer.as_bytes());
-    format!("{peer}/{}.{}", l.unique, l.counter)
+    let us = String::from_utf8_lossy(us.as_bytes());
+    format!("{peer}/{}.{}@{us}", l.unique, l.counter)
 }
 
 /// The ractor remote pid of the marker RemoteActor each connection
@@ -181,9 +188,14 @@ pub fn remote_group(peer: &NodeId, pid: u64) -> String {
 /// the same peer starts one.
 pub const SESSION_MARKER_PID: u64 = u64::MAX;
 
-/// The group (in [`REMOTE_SCOPE`]) of a connection's session marker.
-pub fn session_marker_group(peer: &NodeId) -> String {
-    format!("{}/session", String::from_utf8_lossy(peer.as_bytes()))
+/// The group (in [`REMOTE_SCOPE`]) of the session marker of node `us`'s
+/// connection to `peer` (`us` for the reason given at [`remote_group`]).
+pub fn session_marker_group(us: &NodeId, peer: &NodeId) -> String {
+    format!(
+        "{}/session@{}",
+        String::from_utf8_lossy(peer.as_bytes()),
+        String::from_utf8_lossy(us.as_bytes())
+    )
 }
 
 /// The variant of the barrier call the driver makes to a RemoteActor
@@ -450,6 +462,10 @@ pub struct Translator {
     early_agent: VecDeque<NetworkMessage>,
     /// Whether the session marker was given to a kaisui peer's session.
     marker_sent: bool,
+    /// Whether a plain peer's session is up (it wrote its `Ready`).
+    session_ready: bool,
+    /// When held `WhereIs` answers go out even if the session is not up.
+    release_at: Option<Instant>,
 }
 
 /// The first bytes of `b` in hex, for logs.
@@ -508,12 +524,19 @@ impl Translator {
             held_where_is: Vec::new(),
             early_agent: VecDeque::new(),
             marker_sent: false,
+            session_ready: false,
+            release_at: None,
         }
     }
 
     /// What the peer is, as far as known.
     pub fn kind(&self) -> &PeerKind {
         &self.kind
+    }
+
+    /// Our NodeId.
+    pub fn us(&self) -> &NodeId {
+        &self.ctx.node
     }
 
     /// The peer's NodeId.
@@ -536,6 +559,7 @@ impl Translator {
     /// ([`Event::Recognized`]); until then the session hears nothing.
     pub fn connected(&mut self, now: Instant) {
         let deadline = now + self.ctx.recognize_timeout;
+        self.release_at = Some(deadline + self.ctx.recognize_timeout);
         if let Err(e) = self.send_where_is(None, PROBE_LABEL.to_owned(), deadline) {
             tracing::warn!(peer = %self.peer, "could not probe the peer: {e}; taking it for a plain DP node");
             self.recognized(PeerKind::Plain);
@@ -544,7 +568,7 @@ impl Translator {
 
     fn marker_join(&self) -> NetworkMessage {
         control_msg(control_message::Msg::PgJoin(control::PgJoin {
-            group: session_marker_group(&self.peer),
+            group: session_marker_group(&self.ctx.node, &self.peer),
             actors: vec![control::Actor {
                 pid: SESSION_MARKER_PID,
                 name: Some("kaisui.dp-tcp.session".to_owned()),
@@ -583,6 +607,25 @@ impl Translator {
         }
         self.kind = kind.clone();
         self.events.push_back(Event::Recognized(kind));
+        if !self.answers_held() {
+            self.release_where_is();
+        }
+    }
+
+    /// Whether the peer's `WhereIs` requests wait: until the probe's reply
+    /// (to answer in the peer's build), and for a plain peer also until
+    /// its session is up, so that whatever the answer lets the Haskell
+    /// process do next finds the session there (at the latest
+    /// `recognize_timeout` after the probe expired).
+    fn answers_held(&self) -> bool {
+        match self.kind {
+            PeerKind::Probing => true,
+            PeerKind::Plain => !self.session_ready,
+            PeerKind::Kaisui { .. } => false,
+        }
+    }
+
+    fn release_where_is(&mut self) {
         for (requester, label) in std::mem::take(&mut self.held_where_is) {
             self.answer_where_is_now(requester, label);
         }
@@ -612,7 +655,8 @@ impl Translator {
         let a = self.in_calls.values().map(|c| c.deadline);
         let b = self.out_calls.values().map(|c| c.deadline);
         let c = self.where_is.values().map(|w| w.deadline);
-        a.chain(b).chain(c).min()
+        let d = self.release_at.filter(|_| !self.held_where_is.is_empty());
+        a.chain(b).chain(c).chain(d).min()
     }
 
     /// Expire pending calls and lookups whose deadline passed.
@@ -665,6 +709,14 @@ impl Translator {
         }
         let after = self.in_calls.len() + self.out_calls.len() + self.where_is.len();
         self.counters.expired += (before - after) as u64;
+        if self.kind == PeerKind::Plain
+            && !self.session_ready
+            && self.release_at.is_some_and(|t| t <= now)
+        {
+            tracing::warn!(peer = %self.peer, "the session did not come up in time; answering the held WhereIs requests");
+            self.session_ready = true;
+            self.release_where_is();
+        }
     }
 
     /// Ask the peer's node controller for the process registered as
@@ -689,7 +741,7 @@ impl Translator {
         self.monitor_remote(pid);
         self.to_session
             .push_back(control_msg(control_message::Msg::PgJoin(control::PgJoin {
-                group: remote_group(&self.peer, pid),
+                group: remote_group(&self.ctx.node, &self.peer, pid),
                 actors: vec![control::Actor { pid, name }],
                 scope: REMOTE_SCOPE.to_owned(),
             })));
@@ -717,6 +769,13 @@ impl Translator {
                     for pid in t.ids {
                         self.close_from_local(pid);
                     }
+                }
+                Some(control_message::Msg::Ready(_)) => {
+                    // The session is up (the NodeServer lists it): answer
+                    // the WhereIs requests held for it. Nothing is sent.
+                    self.session_ready = true;
+                    self.counters.ignored += 1;
+                    self.release_where_is();
                 }
                 Some(control_message::Msg::Ping(p)) => {
                     // A DP peer has no ping; its liveness is the driver's
@@ -1231,7 +1290,7 @@ impl Translator {
         // us the peer's, a Haskell `whereisRemote` would never match the
         // reply. The kaisui label is never held: both kaisui sides probe at
         // once, and a kaisui node takes any WhereIsReply fingerprint.
-        if self.kind == PeerKind::Probing && label != KAISUI_NODE_LABEL {
+        if self.answers_held() && label != KAISUI_NODE_LABEL {
             if self.held_where_is.len() < self.ctx.max_pending {
                 tracing::debug!(label = %label, requester = %requester, "WhereIs held until the probe is answered");
                 self.held_where_is.push((requester, label));

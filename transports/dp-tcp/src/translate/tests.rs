@@ -76,6 +76,7 @@ fn translator() -> Translator {
 /// the session's synthetic start (Ready, marker) and the event taken out.
 fn plain(mut t: Translator) -> Translator {
     t.recognized(PeerKind::Plain);
+    t.session_ready = true;
     t.to_session.clear();
     t.events.clear();
     t
@@ -244,7 +245,7 @@ fn connected_probes_the_peer_nc_and_a_plain_peer_then_yields_ready() {
         vec![
             control_msg(control_message::Msg::Ready(control::Ready {})),
             control_msg(control_message::Msg::PgJoin(control::PgJoin {
-                group: format!("{PEER}/session"),
+                group: format!("{PEER}/session@{US}"),
                 actors: vec![control::Actor {
                     pid: SESSION_MARKER_PID,
                     name: Some("kaisui.dp-tcp.session".into()),
@@ -283,6 +284,12 @@ fn where_is_before_the_probe_reply_is_held_and_answered_in_the_learned_build() {
     assert!(sent_frames(&actions(&mut t)).is_empty(), "held");
     let their_fp = Fingerprint::new(1, 2);
     answer_probe(&mut t, their_fp, None, now);
+    // Until the session is up, which it tells by writing its Ready.
+    assert!(sent_frames(&actions(&mut t)).is_empty(), "held");
+    t.handle_session(
+        control_msg(control_message::Msg::Ready(control::Ready {})),
+        now,
+    );
     let expected = NCMsg {
         sender: Identifier::Node(NodeId::new(US)),
         signal: ProcessSignal::UnreliableSend {
@@ -497,6 +504,10 @@ fn probe_reply_teaches_the_peer_where_is_reply_fingerprint() {
     assert_eq!(t.learned().where_is_reply, Some(their_fp));
     // The probe is ours: no WhereIs event, only what it told.
     assert_eq!(events(&mut t), vec![Event::Recognized(PeerKind::Plain)]);
+    t.handle_session(
+        control_msg(control_message::Msg::Ready(control::Ready {})),
+        now,
+    );
 
     // Later answers to the peer use the learned fingerprint.
     t.handle_peer_frame(
@@ -1163,7 +1174,7 @@ fn whereis_request_answers_with_an_event_and_announce_creates_the_remote_actor_i
     assert_eq!(
         session(&mut t),
         vec![control_msg(control_message::Msg::PgJoin(control::PgJoin {
-            group: format!("{PEER}/{PEER_UNIQUE}.8"),
+            group: format!("{PEER}/{PEER_UNIQUE}.8@{US}"),
             actors: vec![control::Actor {
                 pid: remote_pid(theirs(8).local),
                 name: Some("echo".into()),
