@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use kaisui_interop_msgs::{EchoEvent, EchoMsg, Report};
 use ractor::{Actor, ActorCell, ActorRef};
+use ractor_cluster::node::NodeConnectionMode;
 use ractor_cluster::node::NodeServerSessionInformation;
 use ractor_cluster::transport::{
     BoxFuture, NativeTransport, Transport, TransportConnection, TransportListener,
@@ -255,16 +256,18 @@ impl std::fmt::Debug for TestNode {
 impl TestNode {
     /// Start a node named `node_name` over `kind`'s transport.
     pub async fn start(kind: &dyn TransportKind, node_name: &str, cookie: &str) -> TestNode {
-        Self::start_on(kind, kind.transport_for(node_name), node_name, cookie).await
+        Self::start_on(kind, kind.transport_for(node_name), node_name, cookie, None).await
     }
 
     /// Start a node named `node_name` over `transport`, which is `kind`'s
-    /// (for a test that keeps its own handle to the transport).
+    /// (for a test that keeps its own handle to the transport), in
+    /// `connection_mode` (default: isolated).
     pub async fn start_on(
         kind: &dyn TransportKind,
         transport: Arc<dyn Transport>,
         node_name: &str,
         cookie: &str,
+        connection_mode: Option<NodeConnectionMode>,
     ) -> TestNode {
         let (bound_tx, mut bound_rx) = watch::channel(None);
         let transport = Observed {
@@ -277,7 +280,7 @@ impl TestNode {
             node_name.to_string(),
             HOST.to_string(),
             None,
-            None,
+            connection_mode,
         )
         .with_transport(transport);
         let (server, _) = Actor::spawn(None, server, ())
