@@ -19,6 +19,10 @@
 //!   Rust to a peer process that counts them; casts per second from a peer
 //!   process to a Rust actor; and round trips of a peer process calling a
 //!   Rust actor (`send` an `Echo`, wait for the `EchoReply`).
+//! - **DpTcp Rust ↔ Rust**: two ractor `NodeServer`s on DpTcp, which
+//!   recognise each other as kaisui nodes and carry ractor_cluster's own
+//!   messages inside DP messages; the same call and cast measurements as
+//!   the native baseline.
 //! - **Native**: two ractor `NodeServer`s over `NativeTransport` on
 //!   127.0.0.1, with the same call and cast measurements.
 //!
@@ -440,6 +444,97 @@ async fn bench_dp(counts: &Counts, table: &mut Table) -> Res<()> {
 }
 
 // ----------------------------------------------------------------------
+// DpTcp between two Rust nodes (kaisui peers)
+
+async fn dp_node(
+    name: &str,
+) -> Res<(
+    ActorRef<NodeServerMessage>,
+    tokio::task::JoinHandle<()>,
+    DpTcp,
+)> {
+    let dp = DpTcp::new(DpTcpConfig::new(TypeRegistry::new()))?;
+    let server = NodeServer::new(
+        0,
+        "bench-cookie".into(),
+        name.into(),
+        "localhost".into(),
+        None,
+        None,
+    )
+    .with_transport(dp.clone());
+    let (server, handle) = Actor::spawn(None, server, ()).await?;
+    let deadline = Instant::now() + WAIT;
+    while dp.node_id().is_none() {
+        if Instant::now() > deadline {
+            return Err(format!("DpTcp node {name} never started listening").into());
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    Ok((server, handle, dp))
+}
+
+/// The sink joined to `group`, and the RemoteActor a session made for it.
+async fn remote_sink(
+    group: &str,
+    counter: Arc<Counter>,
+) -> Res<(
+    ActorRef<BenchMsg>,
+    tokio::task::JoinHandle<()>,
+    ActorRef<BenchMsg>,
+)> {
+    let (sink, sink_handle) = Actor::spawn(Some(format!("{group}-sink")), Sink, counter).await?;
+    ractor::pg::join(group.to_owned(), vec![sink.get_cell()]);
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(c) = ractor::pg::get_members(&group.to_owned())
+            .into_iter()
+            .find(|c| !c.get_id().is_local())
+        {
+            return Ok((sink, sink_handle, c.into()));
+        }
+        if Instant::now() > deadline {
+            return Err(format!("no session advertised the sink of {group}").into());
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+async fn bench_dp_rust(counts: &Counts, table: &mut Table) -> Res<()> {
+    const T: &str = "DpTcp Rust ↔ Rust";
+    let (a, a_handle, dp_a) = dp_node("bench-dp-a").await?;
+    let (b, b_handle, _dp_b) = dp_node("bench-dp-b").await?;
+    let a_id = dp_a.node_id().ok_or("a listens")?;
+    let a_addr = a_id.as_str().ok_or("a UTF-8 address")?.to_owned();
+    ractor_cluster::client_connect_transport(&b, a_addr).await?;
+
+    // As for the native baseline: the sink is local to both nodes, its
+    // RemoteActor goes through loopback TCP and back.
+    let counter = Arc::new(Counter::default());
+    let group = "bench-dp-rust";
+    let (sink, sink_handle, remote) = remote_sink(group, counter.clone()).await?;
+
+    let l = rust_calls(&remote, counts.call_warmup, counts.calls).await?;
+    table.latency(T, "call_t! RTT", &l);
+    for (n, timed) in [(counts.cast_warmup, false), (counts.casts, true)] {
+        counter.arm(n);
+        let took = rust_casts(&remote, n, counter.wait("DpTcp Rust casts")).await?;
+        if timed {
+            table.rate(T, "casts", n, took);
+        }
+    }
+
+    ractor::pg::leave(group.to_owned(), vec![sink.get_cell()]);
+    sink.stop(None);
+    let _ = sink_handle.await;
+    a.stop(None);
+    b.stop(None);
+    let _ = a_handle.await;
+    let _ = b_handle.await;
+    Ok(())
+}
+
+// ----------------------------------------------------------------------
 // Native baseline: two NodeServers in this process
 
 /// NativeTransport that reports the port its listener bound.
@@ -580,6 +675,7 @@ fn main() -> Res<()> {
     let mut table = Table::default();
     rt.block_on(async {
         bench_dp(&counts, &mut table).await?;
+        bench_dp_rust(&counts, &mut table).await?;
         bench_native(&counts, &mut table).await
     })?;
     println!();
