@@ -29,7 +29,9 @@
 //! - **Node identity.** Our NodeId is our NT-TCP address `host:port:0`
 //!   (host from [`DpTcpConfig::host`], else the listen IP, else
 //!   `127.0.0.1`). Each TCP connection to a DP endpoint is one ractor
-//!   `NodeSession`, authenticated by the transport as
+//!   `NodeSession`, handed to the NodeServer once the peer is recognised
+//!   ([`PeerKind`], see "Rust peers" below). A Haskell peer's is
+//!   authenticated by the transport as
 //!   `{name: "host:port:0", connection_string: "host:port:0"}` (DP has no
 //!   cookie). [`ractor_cluster::client_connect_transport`] takes
 //!   `host:port:endpointid`. There is one TCP connection per endpoint pair:
@@ -54,6 +56,17 @@
 //!   with a `WhereIs`) and used for our answers to its `WhereIs`. Nothing
 //!   else is needed yet (README 3.3: ProcessId and application types are
 //!   never revealed by the NC).
+//! - **Rust peers.** Every connection first asks the peer's node
+//!   controller `WhereIs` [`translate::KAISUI_NODE_LABEL`]: a kaisui node
+//!   answers with its node agent pid, a plain DP node `Nothing` (no answer
+//!   within [`DpTcpConfig::recognize_timeout`] counts as `Nothing`). With a
+//!   kaisui peer the session runs ractor_cluster's own protocol, cookie
+//!   handshake included: each `NetworkMessage` is one DP message of the
+//!   kaisui-private type [`translate::kaisui_wire_fingerprint`] between
+//!   the two node agents, and comes out unchanged on the other side.
+//!   Haskell peers are left out of the `NodeSessions` a kaisui peer gets,
+//!   so transitive connections only reach Rust nodes. See [`translate`],
+//!   "Kaisui peers", and `docs/architecture.md`.
 //! - **Lifecycle** (monitors, links, kill/exit, spawn, node loss): see
 //!   [`translate::lifecycle`] and `docs/lifecycle.md`. RemoteActors end
 //!   with the Haskell process's DiedReason as their stop reason
