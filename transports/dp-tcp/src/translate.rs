@@ -824,7 +824,7 @@ impl Translator {
             .min(u64::from(self.ctx.limits.max_frame_len).saturating_sub(24));
         if bytes.len() as u64 > max {
             tracing::error!(peer = %self.peer, len = bytes.len(), max, "session message larger than the DP Limits not sent");
-            self.counters.table_full += 1;
+            self.counters.ignored += 1;
             return;
         }
         let mut frame = Vec::with_capacity(Fingerprint::LEN + 8 + bytes.len());
