@@ -51,16 +51,19 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, Notify};
 
+use crate::guard::{ConnSlot, StatsCell};
 use crate::translate::{
     remote_group, Context, Counters, DpAction, Event, Learned, PeerKind, Translator,
 };
 use crate::watch::{self, WatcherMsg};
 use crate::DpTcpConfig;
 
-/// How long an NT-TCP handshake (either side) may take.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Socket read buffer.
+/// Socket read buffer of an established connection.
 const READ_BUF: usize = 64 * 1024;
+/// Socket read buffer during the handshake: a request is at most
+/// `12 + max_address_len` bytes, and a small buffer keeps many
+/// half-open sockets cheap (the decoder keeps whatever follows).
+const HANDSHAKE_BUF: usize = 4 * 1024;
 
 /// Requests from [`crate::DpTcp`] to one connection's task.
 #[derive(Debug)]
@@ -106,6 +109,15 @@ pub struct PeerInfo {
     pub counters: Counters,
     /// What the peer is (a plain DP node or a kaisui node).
     pub kind: PeerKind,
+    /// The peer's lightweight connections open now.
+    pub incoming_connections: usize,
+    /// Bytes waiting to be written to the peer now.
+    pub outbound_bytes: usize,
+    /// Most bytes that ever waited to be written to the peer.
+    pub outbound_peak: usize,
+    /// How often reading from the peer paused because the session was
+    /// behind (back-pressure; nothing is dropped).
+    pub session_waits: u64,
 }
 
 /// An established connection, as seen from [`crate::DpTcp`].
@@ -142,6 +154,8 @@ pub(crate) struct Shared {
     pub(crate) dead: watch::DeadMap,
     /// Local actors Haskell watches.
     pub(crate) watched: watch::Watched,
+    /// Node-wide counters ([`crate::NodeStats`]).
+    pub(crate) stats: StatsCell,
 }
 
 impl Shared {
@@ -155,6 +169,7 @@ impl Shared {
             watcher: OnceLock::new(),
             dead: watch::DeadMap::default(),
             watched: watch::Watched::default(),
+            stats: StatsCell::default(),
         }
     }
 
@@ -288,14 +303,30 @@ impl TransportListener for DpListener {
 }
 
 async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, tx: mpsc::Sender<Accepted>) {
+    let cfg = &shared.config;
     loop {
         match listener.accept().await {
             Ok((stream, from)) => {
+                StatsCell::bump(&shared.stats.accepted);
+                // Checked before a byte is read: a refused address costs
+                // one accept and one close.
+                if let Some(allow) = &cfg.allow {
+                    if !allow.iter().any(|net| net.contains(from.ip())) {
+                        tracing::warn!(%from, "DP connection from an address outside DpTcpConfig::allow closed");
+                        StatsCell::bump(&shared.stats.refused_not_allowed);
+                        continue;
+                    }
+                }
+                let Some(slot) = ConnSlot::take(&shared, cfg.max_peers) else {
+                    tracing::warn!(%from, max_peers = cfg.max_peers, "too many open DP connections (DpTcpConfig::max_peers); new connection closed");
+                    StatsCell::bump(&shared.stats.refused_max_peers);
+                    continue;
+                };
                 let _ = stream.set_nodelay(true);
                 let shared = shared.clone();
                 let tx = tx.clone();
                 tokio::spawn(async move {
-                    if let Some(conn) = incoming(shared, stream, from).await {
+                    if let Some(conn) = incoming(shared, stream, from, slot).await {
                         if tx.send(Ok(conn)).await.is_err() {
                             tracing::warn!(%from, "listener gone; accepted DP connection dropped");
                         }
@@ -316,13 +347,15 @@ async fn incoming(
     shared: Arc<Shared>,
     stream: TcpStream,
     from: SocketAddr,
+    slot: ConnSlot,
 ) -> Option<Box<dyn TransportConnection>> {
     let (_, ctx) = shared.ctx.get()?;
     let local = stream.local_addr().ok()?;
     let (mut rd, mut wr) = stream.into_split();
     let mut conn = ntt::Connection::listener(ctx.limits.clone());
-    let deadline = tokio::time::Instant::now() + HANDSHAKE_TIMEOUT;
-    let mut buf = vec![0u8; READ_BUF];
+    let limit = shared.config.handshake_timeout;
+    let deadline = tokio::time::Instant::now() + limit;
+    let mut buf = vec![0u8; HANDSHAKE_BUF];
     let (target, peer) = loop {
         let mut requested = None;
         while let Some(ev) = conn.poll_event() {
@@ -331,13 +364,24 @@ async fn incoming(
                     requested = Some((target, from))
                 }
                 ntt::Event::ProtocolError(e) => {
-                    tracing::warn!(%from, "NT-TCP handshake error: {e}");
+                    tracing::warn!(%from, "NT-TCP handshake error; closing the socket: {e}");
+                    StatsCell::bump(&shared.stats.handshake_failures);
                 }
                 other => tracing::debug!(%from, ?other, "NT-TCP event during handshake"),
             }
         }
         if let Some(tx) = conn.poll_transmit() {
-            wr.write_all(&tx).await.ok()?;
+            // Bounded too: a peer that does not read its handshake
+            // response must not hold the socket.
+            match tokio::time::timeout_at(deadline, wr.write_all(&tx)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return None,
+                Err(_) => {
+                    tracing::warn!(%from, ?limit, "NT-TCP handshake timed out (DpTcpConfig::handshake_timeout); closing the socket");
+                    StatsCell::bump(&shared.stats.handshake_timeouts);
+                    return None;
+                }
+            }
         }
         if let Some(r) = requested {
             break r;
@@ -352,7 +396,8 @@ async fn incoming(
             Ok(Ok(0)) | Ok(Err(_)) => return None,
             Ok(Ok(n)) => conn.handle_input(&buf[..n]),
             Err(_) => {
-                tracing::warn!(%from, "NT-TCP handshake timed out");
+                tracing::warn!(%from, ?limit, state = ?conn.state(), "NT-TCP handshake timed out (DpTcpConfig::handshake_timeout); closing the socket");
+                StatsCell::bump(&shared.stats.handshake_timeouts);
                 return None;
             }
         }
@@ -361,6 +406,7 @@ async fn incoming(
         // distributed-process nodes are always addressable; a node id we
         // cannot answer to is of no use.
         tracing::warn!(%from, "unaddressable NT-TCP peer refused");
+        StatsCell::bump(&shared.stats.handshake_failures);
         let _ = conn.reject(RejectReason::Invalid);
         if let Some(tx) = conn.poll_transmit() {
             let _ = wr.write_all(&tx).await;
@@ -407,6 +453,7 @@ async fn incoming(
                     wr,
                     from,
                     local,
+                    slot,
                 )
                 .await
                 .map_err(
@@ -415,7 +462,8 @@ async fn incoming(
                 .ok();
             }
             IncomingDecision::Reject(reason) => {
-                tracing::debug!(%peer, ?reason, "NT-TCP request rejected");
+                tracing::info!(%peer, %from, ?reason, "NT-TCP request rejected");
+                StatsCell::bump(&shared.stats.handshake_failures);
                 let _ = conn.reject(reason);
             }
             IncomingDecision::RejectAndProbe { existing } => {
@@ -468,7 +516,16 @@ pub(crate) async fn connect(
             "cannot connect a DP endpoint to itself",
         ));
     }
-    let deadline = tokio::time::Instant::now() + HANDSHAKE_TIMEOUT;
+    let deadline = tokio::time::Instant::now() + shared.config.handshake_timeout;
+    let Some(slot) = ConnSlot::take(&shared, shared.config.max_peers) else {
+        return Err(io::Error::new(
+            io::ErrorKind::OutOfMemory,
+            format!(
+                "{} DP connections are open (DpTcpConfig::max_peers); not connecting to {to}",
+                shared.config.max_peers
+            ),
+        ));
+    };
     let already = || {
         io::Error::new(
             io::ErrorKind::AlreadyExists,
@@ -543,7 +600,7 @@ pub(crate) async fn connect(
     let (peer_addr, local) = (stream.peer_addr()?, stream.local_addr()?);
     let (mut rd, mut wr) = stream.into_split();
     let mut conn = ntt::Connection::initiator(Some(ours), &to, ctx.limits.clone());
-    let mut buf = vec![0u8; READ_BUF];
+    let mut buf = vec![0u8; HANDSHAKE_BUF];
     let outcome = loop {
         if let Some(tx) = conn.poll_transmit() {
             if let Err(e) = wr.write_all(&tx).await {
@@ -601,7 +658,18 @@ pub(crate) async fn connect(
                 }
             }
             tracing::info!(peer = %to, "connected to DP peer");
-            start_session(shared.clone(), socket, to, conn, rd, wr, peer_addr, local).await
+            start_session(
+                shared.clone(),
+                socket,
+                to,
+                conn,
+                rd,
+                wr,
+                peer_addr,
+                local,
+                slot,
+            )
+            .await
         }
         Err(RejectReason::Crossed) => {
             // The peer's own request to us won the tie-break (or is about
@@ -658,8 +726,10 @@ async fn start_session(
     wr: OwnedWriteHalf,
     peer_addr: SocketAddr,
     local_addr: SocketAddr,
+    slot: ConnSlot,
 ) -> io::Result<Box<dyn TransportConnection>> {
     let cap = shared.config.channel_capacity.max(1);
+    let handshake_timeout = shared.config.handshake_timeout;
     let (session_tx, session_rx) = mpsc::channel(cap);
     let (writer_tx, writer_rx) = mpsc::channel(cap);
     let (cmd_tx, cmd_rx) = mpsc::channel(cap);
@@ -692,11 +762,15 @@ async fn start_session(
         dying: Arc::default(),
         ending: false,
         recognized: Some(kind_tx),
+        out: OutBuf::default(),
+        session_pending: None,
+        session_waits: 0,
+        _slot: slot,
     };
     tokio::spawn(task.run(rd, wr, session_tx, writer_rx, cmd_rx, notice_rx));
     // The translator decides by its own deadline; this one only guards
     // against a task that neither decides nor ends.
-    let kind = match tokio::time::timeout(recognize_timeout + HANDSHAKE_TIMEOUT, kind_rx).await {
+    let kind = match tokio::time::timeout(recognize_timeout + handshake_timeout, kind_rx).await {
         Ok(Ok(kind)) => kind,
         Ok(Err(_)) => {
             return Err(io::Error::new(
@@ -743,12 +817,81 @@ struct ConnTask {
     ending: bool,
     /// Told what the peer is, once ([`Event::Recognized`]).
     recognized: Option<oneshot::Sender<PeerKind>>,
+    /// Bytes for the peer not yet written.
+    out: OutBuf,
+    /// A message for the session that found its channel full; the socket
+    /// is not read until it is delivered (back-pressure).
+    session_pending: Option<NetworkMessage>,
+    /// How often `session_pending` was set.
+    session_waits: u64,
+    /// This connection's place under [`DpTcpConfig::max_peers`].
+    _slot: ConnSlot,
 }
 
 /// Why a connection task ended.
 enum End {
     Peer(String),
+    /// The peer broke a limit or the protocol: warn, count, close.
+    Limit(String),
     Session,
+}
+
+/// What waits to be written to the peer: the `ntt::Connection`'s
+/// transmissions, in order, written as the socket takes them so that the
+/// task keeps serving the session, timers and commands meanwhile.
+#[derive(Debug, Default)]
+struct OutBuf {
+    chunks: std::collections::VecDeque<Vec<u8>>,
+    /// Bytes of the front chunk already written.
+    off: usize,
+    len: usize,
+    peak: usize,
+    /// Since when the socket has taken nothing while bytes wait.
+    stalled_since: Option<Instant>,
+}
+
+impl OutBuf {
+    fn push(&mut self, bytes: Vec<u8>, now: Instant) {
+        if bytes.is_empty() {
+            return;
+        }
+        if self.len == 0 {
+            self.stalled_since = Some(now);
+        }
+        self.len += bytes.len();
+        self.peak = self.peak.max(self.len);
+        self.chunks.push_back(bytes);
+    }
+
+    fn front(&self) -> &[u8] {
+        self.chunks.front().map_or(&[], |c| &c[self.off..])
+    }
+
+    fn consume(&mut self, n: usize, now: Instant) {
+        self.len -= n;
+        self.off += n;
+        while let Some(c) = self.chunks.front() {
+            if self.off < c.len() {
+                break;
+            }
+            self.off -= c.len();
+            self.chunks.pop_front();
+        }
+        self.stalled_since = (self.len > 0).then_some(now);
+    }
+
+    /// Writes what the socket takes without waiting; `Err` if it failed.
+    fn flush_ready(&mut self, wr: &OwnedWriteHalf) -> io::Result<()> {
+        while self.len > 0 {
+            match wr.try_write(self.front()) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => self.consume(n, Instant::now()),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
 }
 
 impl ConnTask {
@@ -766,6 +909,10 @@ impl ConnTask {
         };
         let shared = self.shared.clone();
         let cfg = &shared.config;
+        // Above this much unwritten, the session's messages wait in the
+        // session (whose own outbound bound then applies); what the peer
+        // itself provokes still counts against `max_outbound_bytes`.
+        let high_water = (cfg.max_outbound_bytes / 4).max(1);
         let mut tr = Translator::new(ctx.clone(), NodeId::new(self.peer.as_str()));
         let now = Instant::now();
         self.conn.set_probe_timeout(cfg.probe_timeout);
@@ -774,32 +921,54 @@ impl ConnTask {
         tr.connected(now);
         let mut buf = vec![0u8; READ_BUF];
         let end = loop {
-            if let Some(end) = self.pump(&mut tr, &mut wr, &session_tx).await {
+            if let Some(end) = self.pump(&mut tr, &wr, &session_tx) {
                 break end;
             }
             let next_probe = match (self.probing, cfg.probe_interval) {
                 (false, Some(i)) => Some(self.last_heard + i),
                 _ => None,
             };
-            let deadline = [self.conn.poll_timeout(), tr.poll_timeout(), next_probe]
-                .into_iter()
-                .flatten()
-                .min();
+            let write_stall = self.out.stalled_since.map(|t| t + cfg.probe_timeout);
+            let deadline = [
+                self.conn.poll_timeout(),
+                tr.poll_timeout(),
+                next_probe,
+                write_stall,
+            ]
+            .into_iter()
+            .flatten()
+            .min();
             let sleep = async {
                 match deadline {
                     Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
                     None => std::future::pending().await,
                 }
             };
+            let read_enabled = self.session_pending.is_none();
+            let session_enabled = self.out.len < high_water;
+            let writing = self.out.len > 0;
+            let waiting_session = self.session_pending.is_some();
             tokio::select! {
-                r = rd.read(&mut buf) => match r {
+                r = rd.read(&mut buf), if read_enabled => match r {
                     Ok(0) | Err(_) => self.conn.handle_eof(),
                     Ok(n) => {
                         self.last_heard = Instant::now();
                         self.conn.handle_input(&buf[..n]);
                     }
                 },
-                m = writer_rx.recv() => match m {
+                w = wr.write(self.out.front()), if writing => match w {
+                    Ok(0) | Err(_) => self.conn.handle_eof(),
+                    Ok(n) => self.out.consume(n, Instant::now()),
+                },
+                p = session_tx.reserve(), if waiting_session => match p {
+                    Ok(permit) => {
+                        if let Some(m) = self.session_pending.take() {
+                            permit.send(m);
+                        }
+                    }
+                    Err(_) => break End::Session,
+                },
+                m = writer_rx.recv(), if session_enabled => match m {
                     Some(batch) => {
                         let now = Instant::now();
                         for msg in batch {
@@ -815,6 +984,12 @@ impl ConnTask {
                 },
                 () = sleep => {
                     let now = Instant::now();
+                    if self.out.stalled_since.is_some_and(|t| now >= t + cfg.probe_timeout) {
+                        break End::Limit(format!(
+                            "the peer read nothing for {:?} (DpTcpConfig::probe_timeout) with {} bytes waiting",
+                            cfg.probe_timeout, self.out.len
+                        ));
+                    }
                     self.conn.handle_timeout(now);
                     tr.handle_timeout(now);
                     if let (false, Some(i)) = (self.probing, cfg.probe_interval) {
@@ -836,16 +1011,31 @@ impl ConnTask {
         match &end {
             End::Session => {
                 // The session is gone; tell the peer our side of the
-                // endpoint pair is closed, as closeEndPoint would.
+                // endpoint pair is closed, as closeEndPoint would, after
+                // what is still due to it (bounded: the peer may not read).
                 tracing::info!(peer = %self.peer, "session ended; closing the DP connection");
                 if self.conn.close_endpoint().is_ok() {
                     if let Some(tx) = self.conn.poll_transmit() {
-                        let _ = wr.write_all(&tx).await;
+                        self.out.push(tx, Instant::now());
                     }
                 }
+                let out = &mut self.out;
+                let _ = tokio::time::timeout(cfg.probe_timeout, async {
+                    while out.len > 0 {
+                        match wr.write(out.front()).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => out.consume(n, Instant::now()),
+                        }
+                    }
+                })
+                .await;
             }
             End::Peer(why) => {
                 tracing::info!(peer = %self.peer, "DP connection ended: {why}");
+            }
+            End::Limit(why) => {
+                tracing::warn!(peer = %self.peer, "closing the DP connection: {why}");
+                StatsCell::bump(&self.shared.stats.closed_by_limit);
             }
         }
         // Every RemoteActor of the peer ends before the session hears of
@@ -898,7 +1088,7 @@ impl ConnTask {
         // Dropping `session_tx` ends the session's reader with EOF.
         drop(session_tx);
         if let Some(session) = session {
-            let deadline = tokio::time::Instant::now() + HANDSHAKE_TIMEOUT;
+            let deadline = tokio::time::Instant::now() + cfg.handshake_timeout;
             while session.get_status() != ractor::ActorStatus::Stopped
                 && tokio::time::Instant::now() < deadline
             {
@@ -939,19 +1129,25 @@ impl ConnTask {
                     learned: tr.learned().clone(),
                     counters: tr.counters(),
                     kind: tr.kind().clone(),
+                    incoming_connections: tr.incoming_connections(),
+                    outbound_bytes: self.out.len,
+                    outbound_peak: self.out.peak,
+                    session_waits: self.session_waits,
                 });
             }
         }
     }
 
     /// Moves everything that is ready between `conn`, the translator, the
-    /// socket and the session. Returns why to stop, if so.
-    async fn pump(
+    /// socket and the session, without waiting. Returns why to stop, if so.
+    fn pump(
         &mut self,
         tr: &mut Translator,
-        wr: &mut OwnedWriteHalf,
+        wr: &OwnedWriteHalf,
         session_tx: &mpsc::Sender<NetworkMessage>,
     ) -> Option<End> {
+        let shared = self.shared.clone();
+        let cfg = &shared.config;
         let mut end = None;
         loop {
             let mut progressed = false;
@@ -959,7 +1155,16 @@ impl ConnTask {
             while let Some(ev) = self.conn.poll_event() {
                 progressed = true;
                 match ev {
-                    ntt::Event::IncomingConnectionOpened(lcid) => tr.handle_peer_opened(lcid),
+                    ntt::Event::IncomingConnectionOpened(lcid) => {
+                        tr.handle_peer_opened(lcid);
+                        let open = tr.incoming_connections();
+                        if open > cfg.max_incoming_connections && end.is_none() {
+                            end = Some(End::Limit(format!(
+                                "the peer opened {open} lightweight connections, more than DpTcpConfig::max_incoming_connections = {}",
+                                cfg.max_incoming_connections
+                            )));
+                        }
+                    }
                     ntt::Event::Received { lcid, payload } => {
                         tr.handle_peer_frame(lcid, payload, now)
                     }
@@ -985,8 +1190,9 @@ impl ConnTask {
                     }
                     ntt::Event::ConnectionLost => end = Some(End::Peer("connection lost".into())),
                     ntt::Event::ProtocolError(e) => {
-                        tracing::warn!(peer = %self.peer, "NT-TCP protocol error; closing this connection: {e}");
-                        end = Some(End::Peer(format!("protocol error: {e}")));
+                        // Only this connection: the bytes that follow
+                        // cannot be framed any more.
+                        end = Some(End::Limit(format!("NT-TCP protocol error: {e}")));
                     }
                     other => tracing::debug!(peer = %self.peer, ?other, "unexpected NT-TCP event"),
                 }
@@ -998,31 +1204,33 @@ impl ConnTask {
             progressed |= self.lifecycle_events(tr);
             if let Some(bytes) = self.conn.poll_transmit() {
                 progressed = true;
-                // A peer that stops reading (half-open, or hung) must not
-                // block this task forever.
-                let limit = self.shared.config.probe_timeout;
-                match tokio::time::timeout(limit, wr.write_all(&bytes)).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => {
-                        self.conn.handle_eof();
-                        end.get_or_insert(End::Peer(format!("write failed: {e}")));
-                    }
-                    Err(_) => {
-                        self.conn.handle_eof();
-                        end.get_or_insert(End::Peer(format!(
-                            "the peer read nothing for {limit:?}"
-                        )));
-                    }
+                self.out.push(bytes, now);
+                if let Err(e) = self.out.flush_ready(wr) {
+                    self.conn.handle_eof();
+                    end.get_or_insert(End::Peer(format!("write failed: {e}")));
+                }
+                if self.out.len > cfg.max_outbound_bytes {
+                    end.get_or_insert(End::Limit(format!(
+                        "{} bytes wait to be written to a peer that does not read them, more than DpTcpConfig::max_outbound_bytes = {}",
+                        self.out.len, cfg.max_outbound_bytes
+                    )));
                 }
             }
-            while let Some(m) = tr.poll_session() {
+            while self.session_pending.is_none() {
+                let Some(m) = tr.poll_session() else { break };
                 progressed = true;
-                // Back-pressure: wait for the session rather than drop.
-                if session_tx.send(m).await.is_err() {
-                    return Some(End::Session);
+                match session_tx.try_send(m) {
+                    Ok(()) => {}
+                    Err(mpsc::error::TrySendError::Full(m)) => {
+                        // Back-pressure: stop reading the peer until the
+                        // session takes this one.
+                        self.session_pending = Some(m);
+                        self.session_waits += 1;
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => return Some(End::Session),
                 }
             }
-            if !progressed {
+            if !progressed || end.is_some() {
                 break;
             }
         }

@@ -74,6 +74,7 @@
 //!   `Died` a DP node would send ([`translate::died_reason_of`]).
 
 pub mod driver;
+pub mod guard;
 pub mod ids;
 pub mod registry;
 pub mod translate;
@@ -97,6 +98,7 @@ use ractor_cluster::transport::{BoxFuture, Transport, TransportConnection, Trans
 use tokio::sync::oneshot;
 
 pub use driver::PeerInfo;
+pub use guard::{IpCidr, NodeStats};
 pub use registry::{haskell_type_fingerprint, CallTypes, TypeRegistry};
 pub use translate::{Counters, Learned, LocalDirectory, PeerKind};
 
@@ -174,7 +176,11 @@ pub struct DpTcpConfig {
     pub max_pending: usize,
     /// Capacity of each bounded channel between tasks and the session.
     pub channel_capacity: usize,
-    /// Which named remotable actors Haskell may look up; `None` exposes all.
+    /// Which named remotable actors Haskell may find by name (`WhereIs`,
+    /// `NamedSend`); `None` (the default) exposes every named actor that
+    /// supports remoting. See [`expose_only`](Self::expose_only) and
+    /// [`with_expose`](Self::with_expose). Messages sent to a *pid* reach
+    /// any remotable actor whose pid the peer has.
     pub expose: Option<ExposeFn>,
     /// Our `lpidUnique`; `None` draws a random one (the normal case).
     pub incarnation: Option<i32>,
@@ -196,6 +202,29 @@ pub struct DpTcpConfig {
     /// [`translate`], "Kaisui peers"); without an answer in time the peer
     /// counts as a plain DP node (warning). Default 5 s.
     pub recognize_timeout: Duration,
+    /// How long an NT-TCP connection request/response exchange may take
+    /// (either side); a socket that has not completed it in time is
+    /// closed. Default 10 s.
+    pub handshake_timeout: Duration,
+    /// Most TCP connections open at once, counting those still in the
+    /// handshake or in recognition; connections beyond it are closed as
+    /// soon as they are accepted. Default 1024 (ractor_cluster's
+    /// `DEFAULT_MAX_SESSIONS`).
+    pub max_peers: usize,
+    /// Most lightweight connections one peer may have open towards us at
+    /// once; a peer that opens more has its TCP connection closed. A DP
+    /// node opens one per (sending process, receiver) pair. Default 16384.
+    pub max_incoming_connections: usize,
+    /// Most bytes waiting to be written to one peer; a peer that reads so
+    /// slowly that more pile up has its connection closed. While more than
+    /// a quarter of it waits, the session's own messages wait in the
+    /// session (back-pressure). Default 64 MiB (ractor_cluster's
+    /// `DEFAULT_MAX_OUTBOUND_BUFFER`); at least twice
+    /// [`Limits::max_frame_len`] is sensible.
+    pub max_outbound_bytes: usize,
+    /// Peer IP networks that may connect; `None` (the default) allows all.
+    /// Others are closed right after `accept`, before any byte is read.
+    pub allow: Option<Vec<IpCidr>>,
 }
 
 impl std::fmt::Debug for DpTcpConfig {
@@ -215,6 +244,11 @@ impl std::fmt::Debug for DpTcpConfig {
             .field("probe_timeout", &self.probe_timeout)
             .field("liveness_timeout", &self.liveness_timeout)
             .field("recognize_timeout", &self.recognize_timeout)
+            .field("handshake_timeout", &self.handshake_timeout)
+            .field("max_peers", &self.max_peers)
+            .field("max_incoming_connections", &self.max_incoming_connections)
+            .field("max_outbound_bytes", &self.max_outbound_bytes)
+            .field("allow", &self.allow)
             .finish()
     }
 }
@@ -237,7 +271,54 @@ impl DpTcpConfig {
             probe_timeout: dp_wire::ntt::DEFAULT_PROBE_TIMEOUT,
             liveness_timeout: None,
             recognize_timeout: Duration::from_secs(5),
+            handshake_timeout: Duration::from_secs(10),
+            max_peers: 1024,
+            max_incoming_connections: 16 * 1024,
+            max_outbound_bytes: 64 * 1024 * 1024,
+            allow: None,
         }
+    }
+
+    /// Set the NT-TCP handshake timeout (see
+    /// [`handshake_timeout`](Self::handshake_timeout)).
+    pub fn with_handshake_timeout(mut self, t: Duration) -> Self {
+        self.handshake_timeout = t;
+        self
+    }
+
+    /// Set the most TCP connections open at once (see
+    /// [`max_peers`](Self::max_peers)).
+    pub fn with_max_peers(mut self, n: usize) -> Self {
+        self.max_peers = n;
+        self
+    }
+
+    /// Set the most lightweight connections per peer (see
+    /// [`max_incoming_connections`](Self::max_incoming_connections)).
+    pub fn with_max_incoming_connections(mut self, n: usize) -> Self {
+        self.max_incoming_connections = n;
+        self
+    }
+
+    /// Set the outbound byte bound per peer (see
+    /// [`max_outbound_bytes`](Self::max_outbound_bytes)).
+    pub fn with_max_outbound_bytes(mut self, n: usize) -> Self {
+        self.max_outbound_bytes = n;
+        self
+    }
+
+    /// Only let peers from these networks connect (see
+    /// [`allow`](Self::allow)).
+    pub fn allow_from(mut self, nets: impl IntoIterator<Item = IpCidr>) -> Self {
+        self.allow = Some(nets.into_iter().collect());
+        self
+    }
+
+    /// Let Haskell find by name only the actors registered under `names`
+    /// (and still only if they support remoting).
+    pub fn expose_only<S: Into<String>>(self, names: impl IntoIterator<Item = S>) -> Self {
+        let names: std::collections::HashSet<String> = names.into_iter().map(Into::into).collect();
+        self.with_expose(move |name, _| names.contains(name))
     }
 
     /// Set how long a new connection waits to recognise a kaisui peer
@@ -349,6 +430,15 @@ impl DpTcp {
     /// A transport with this configuration.
     pub fn new(config: DpTcpConfig) -> Result<Self, DpError> {
         config.types.validate()?;
+        if config.max_peers == 0
+            || config.max_incoming_connections == 0
+            || config.max_outbound_bytes == 0
+        {
+            return Err(DpError::Config(
+                "max_peers, max_incoming_connections and max_outbound_bytes must be positive"
+                    .into(),
+            ));
+        }
         let incarnation = config.incarnation.unwrap_or_else(rand::random);
         Ok(Self {
             shared: Arc::new(driver::Shared::new(config, incarnation)),
@@ -435,6 +525,11 @@ impl DpTcp {
         let deadline =
             Instant::now() + Duration::from_secs(5) + self.shared.config.recognize_timeout;
         self.attach(&addr, pid, None, deadline).await
+    }
+
+    /// Node-wide counters: connections open, refused and closed by limits.
+    pub fn stats(&self) -> NodeStats {
+        self.shared.stats.snapshot()
     }
 
     /// What the connection to `peer` learned and dropped.

@@ -118,6 +118,23 @@ use crate::ids::{
 };
 use crate::registry::{Incoming, TypeRegistry};
 
+/// Warnings about one peer's traffic before further ones become debug
+/// logs: a peer must not be able to flood the log (its [`Counters`] keep
+/// counting).
+const WARN_BUDGET: u64 = 100;
+
+/// `tracing::warn!` while the translator's [`WARN_BUDGET`] lasts, then
+/// `tracing::debug!`.
+macro_rules! peer_warn {
+    ($t:expr, $($arg:tt)+) => {
+        if $t.take_warning() {
+            tracing::warn!($($arg)+)
+        } else {
+            tracing::debug!($($arg)+)
+        }
+    };
+}
+
 pub mod lifecycle;
 
 pub use lifecycle::{died_reason_of, exit_reason, kill_reason, ractor_reason, spawn_target};
@@ -376,6 +393,10 @@ pub struct Counters {
     /// Everything else that was ignored (unsupported signals, control
     /// messages a DP peer has no use for, frames on ignored connections).
     pub ignored: u64,
+    /// Control messages (NCMsgs) whose sender is not a process or the node
+    /// of this connection's peer: refused, as they would let one node act
+    /// in another's name.
+    pub wrong_sender: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -432,6 +453,9 @@ pub struct Translator {
     ctx: Arc<Context>,
     peer: NodeId,
     out: HashMap<(Identifier, Identifier), ConnKey>,
+    /// Keys of `out` in the order they were opened (may hold keys closed
+    /// since), to close the oldest when there are too many.
+    out_order: VecDeque<(Identifier, Identifier)>,
     next_conn: ConnKey,
     inbound: HashMap<u32, Inbound>,
     in_calls: HashMap<u64, InCall>,
@@ -466,6 +490,8 @@ pub struct Translator {
     session_ready: bool,
     /// When held `WhereIs` answers go out even if the session is not up.
     release_at: Option<Instant>,
+    /// Warnings logged about the peer's traffic (see [`WARN_BUDGET`]).
+    warnings: u64,
 }
 
 /// The first bytes of `b` in hex, for logs.
@@ -504,6 +530,7 @@ impl Translator {
             ctx,
             peer,
             out: HashMap::new(),
+            out_order: VecDeque::new(),
             next_conn: 0,
             inbound: HashMap::new(),
             in_calls: HashMap::new(),
@@ -526,7 +553,17 @@ impl Translator {
             marker_sent: false,
             session_ready: false,
             release_at: None,
+            warnings: 0,
         }
+    }
+
+    /// Whether one more warning about the peer's traffic may be logged.
+    fn take_warning(&mut self) -> bool {
+        self.warnings += 1;
+        if self.warnings == WARN_BUDGET {
+            tracing::warn!(peer = %self.peer, "{WARN_BUDGET} warnings about this peer's traffic; further ones are debug logs (see DpTcp::peer_info for its counters)");
+        }
+        self.warnings < WARN_BUDGET
     }
 
     /// What the peer is, as far as known.
@@ -549,6 +586,11 @@ impl Translator {
         &self.learned
     }
 
+    /// The peer's lightweight connections open now.
+    pub fn incoming_connections(&self) -> usize {
+        self.inbound.len()
+    }
+
     /// What was dropped so far.
     pub fn counters(&self) -> Counters {
         self.counters
@@ -561,7 +603,7 @@ impl Translator {
         let deadline = now + self.ctx.recognize_timeout;
         self.release_at = Some(deadline + self.ctx.recognize_timeout);
         if let Err(e) = self.send_where_is(None, PROBE_LABEL.to_owned(), deadline) {
-            tracing::warn!(peer = %self.peer, "could not probe the peer: {e}; taking it for a plain DP node");
+            peer_warn!(self, peer = %self.peer, "could not probe the peer: {e}; taking it for a plain DP node");
             self.recognized(PeerKind::Plain);
         }
     }
@@ -594,7 +636,7 @@ impl Translator {
                 first.append(&mut self.to_session);
                 self.to_session = first;
                 if !self.early_agent.is_empty() {
-                    tracing::warn!(peer = %self.peer, n = self.early_agent.len(), "kaisui messages from a peer taken for a plain DP node dropped");
+                    peer_warn!(self, peer = %self.peer, n = self.early_agent.len(), "kaisui messages from a peer taken for a plain DP node dropped");
                     self.counters.ignored += self.early_agent.len() as u64;
                     self.early_agent.clear();
                 }
@@ -698,7 +740,7 @@ impl Translator {
                     result: Err(format!("no WhereIsReply for {label:?} before the timeout")),
                 }),
                 None => {
-                    tracing::warn!(
+                    peer_warn!(self,
                         peer = %self.peer,
                         timeout = ?self.ctx.recognize_timeout,
                         "no answer to the kaisui probe in time; taking the peer for a plain DP node"
@@ -713,7 +755,7 @@ impl Translator {
             && !self.session_ready
             && self.release_at.is_some_and(|t| t <= now)
         {
-            tracing::warn!(peer = %self.peer, "the session did not come up in time; answering the held WhereIs requests");
+            peer_warn!(self, peer = %self.peer, "the session did not come up in time; answering the held WhereIs requests");
             self.session_ready = true;
             self.release_where_is();
         }
@@ -844,7 +886,7 @@ impl Translator {
     /// An encapsulated session message for our node agent.
     fn deliver_agent(&mut self, m: Message) {
         if m.fingerprint != kaisui_wire_fingerprint() {
-            tracing::warn!(peer = %self.peer, fingerprint = %m.fingerprint, "message of another type for our node agent dropped");
+            peer_warn!(self, peer = %self.peer, fingerprint = %m.fingerprint, "message of another type for our node agent dropped");
             self.counters.unknown_type += 1;
             return;
         }
@@ -858,7 +900,7 @@ impl Translator {
                 payload.slice(8..)
             }
             _ => {
-                tracing::warn!(peer = %self.peer, prefix = %hex_prefix(&payload), "kaisui message whose ByteString length does not match its size dropped");
+                peer_warn!(self, peer = %self.peer, prefix = %hex_prefix(&payload), "kaisui message whose ByteString length does not match its size dropped");
                 self.counters.undecodable += 1;
                 return;
             }
@@ -866,7 +908,7 @@ impl Translator {
         let msg: NetworkMessage = match prost::Message::decode(body) {
             Ok(msg) => msg,
             Err(e) => {
-                tracing::warn!(peer = %self.peer, prefix = %hex_prefix(&payload), "undecodable kaisui message dropped: {e}");
+                peer_warn!(self, peer = %self.peer, prefix = %hex_prefix(&payload), "undecodable kaisui message dropped: {e}");
                 self.counters.undecodable += 1;
                 return;
             }
@@ -877,11 +919,11 @@ impl Translator {
                 self.early_agent.push_back(msg)
             }
             PeerKind::Probing => {
-                tracing::warn!(peer = %self.peer, "too many kaisui messages before the peer was recognised; dropped");
+                peer_warn!(self, peer = %self.peer, "too many kaisui messages before the peer was recognised; dropped");
                 self.counters.table_full += 1;
             }
             PeerKind::Plain => {
-                tracing::warn!(peer = %self.peer, "kaisui message from a peer taken for a plain DP node dropped");
+                peer_warn!(self, peer = %self.peer, "kaisui message from a peer taken for a plain DP node dropped");
                 self.counters.ignored += 1;
             }
         }
@@ -911,7 +953,7 @@ impl Translator {
             return;
         };
         if c.metadata.is_some() {
-            tracing::warn!(variant = %c.variant, "cast metadata has no DP equivalent and is not sent");
+            peer_warn!(self, variant = %c.variant, "cast metadata has no DP equivalent and is not sent");
         }
         let mut frame = Vec::with_capacity(Fingerprint::LEN + c.what.len());
         encode_frame(fp, &c.what, &mut frame);
@@ -947,7 +989,7 @@ impl Translator {
             return;
         };
         if c.metadata.is_some() {
-            tracing::warn!(variant = %c.variant, "call metadata has no DP equivalent and is not sent");
+            peer_warn!(self, variant = %c.variant, "call metadata has no DP equivalent and is not sent");
         }
         let timeout = c
             .timeout_ms
@@ -1066,10 +1108,33 @@ impl Translator {
         let mut first = Vec::new();
         to.encode(&mut first);
         self.out.insert((from.clone(), to.clone()), conn);
+        self.out_order.push_back((from.clone(), to.clone()));
+        self.evict_connections();
         self.actions.push_back(DpAction::Open { conn, from, to });
         self.actions
             .push_back(DpAction::Send { conn, frame: first });
         conn
+    }
+
+    /// Keeps at most [`Context::max_pending`] outgoing connections: every
+    /// Haskell caller may use a fresh reply address, and a connection kept
+    /// per address would grow without bound. The oldest is closed (DP
+    /// delivers what was sent on it; a later message opens a new one).
+    fn evict_connections(&mut self) {
+        let max = self.ctx.max_pending.max(1);
+        while self.out.len() > max {
+            let Some(key) = self.out_order.pop_front() else {
+                break;
+            };
+            if let Some(conn) = self.out.remove(&key) {
+                tracing::trace!(from = ?key.0, to = ?key.1, "closing the oldest outgoing connection");
+                self.actions.push_back(DpAction::Close { conn });
+            }
+        }
+        if self.out_order.len() > 2 * max {
+            let out = &self.out;
+            self.out_order.retain(|k| out.contains_key(k));
+        }
     }
 
     fn send_process(&mut self, from: ProcessId, to: ProcessId, frame: Vec<u8>) {
@@ -1110,7 +1175,8 @@ impl Translator {
     pub fn handle_peer_frame(&mut self, lcid: u32, payload: Bytes, now: Instant) {
         let limits = &self.ctx.limits;
         let Some(ib) = self.inbound.get_mut(&lcid) else {
-            tracing::warn!(
+            peer_warn!(
+                self,
                 lcid,
                 len = payload.len(),
                 "frame on a lightweight connection we do not know; dropped"
@@ -1131,7 +1197,7 @@ impl Translator {
         let route = ib.route;
         match decoded {
             Err(e) => {
-                tracing::warn!(
+                peer_warn!(self,
                     lcid,
                     peer = %self.peer,
                     len = payload.len(),
@@ -1169,11 +1235,11 @@ impl Translator {
         match id {
             Identifier::Process(pid) => {
                 if pid.node != self.ctx.node {
-                    tracing::warn!(lcid, target = %pid, node = %pid.node, "connection for a process of another node ignored");
+                    peer_warn!(self, lcid, target = %pid, node = %pid.node, "connection for a process of another node ignored");
                     self.counters.stale_or_foreign += 1;
                     Route::Ignored
                 } else if pid.local.unique != self.ctx.incarnation {
-                    tracing::warn!(
+                    peer_warn!(self,
                         lcid,
                         target = %pid,
                         unique = pid.local.unique,
@@ -1192,12 +1258,12 @@ impl Translator {
             }
             Identifier::Node(n) if *n == self.ctx.node => Route::Node,
             Identifier::Node(n) => {
-                tracing::warn!(lcid, node = %n, "connection for another node's controller ignored");
+                peer_warn!(self, lcid, node = %n, "connection for another node's controller ignored");
                 self.counters.stale_or_foreign += 1;
                 Route::Ignored
             }
             Identifier::SendPort(sp) => {
-                tracing::warn!(lcid, port = ?sp, "typed channels are not supported; connection ignored");
+                peer_warn!(self, lcid, port = ?sp, "typed channels are not supported; connection ignored");
                 self.counters.ignored += 1;
                 Route::Ignored
             }
@@ -1205,6 +1271,19 @@ impl Translator {
     }
 
     fn handle_nc(&mut self, nc: NCMsg, now: Instant) {
+        // Everything a peer's node controller forwards comes from one of
+        // its own processes or from itself; anything else would let the
+        // peer act in a third node's name.
+        let sender_node = match &nc.sender {
+            Identifier::Process(p) => &p.node,
+            Identifier::Node(n) => n,
+            Identifier::SendPort(sp) => &sp.process.node,
+        };
+        if *sender_node != self.peer {
+            peer_warn!(self, peer = %self.peer, sender = ?nc.sender, signal = nc.signal.name(), "control message whose sender is not on the peer's node refused");
+            self.counters.wrong_sender += 1;
+            return;
+        }
         match nc.signal {
             ProcessSignal::WhereIs(label) => self.answer_where_is(nc.sender, label),
             ProcessSignal::NamedSend { label, message } => {
@@ -1218,7 +1297,8 @@ impl Translator {
             }
             ProcessSignal::UnreliableSend { to, message } => {
                 if to.unique != self.ctx.incarnation {
-                    tracing::warn!(
+                    peer_warn!(
+                        self,
                         unique = to.unique,
                         counter = to.counter,
                         ours = self.ctx.incarnation,
@@ -1261,7 +1341,7 @@ impl Translator {
             ProcessSignal::SigShutdown => {
                 // A received SigShutdown closes a Haskell node's endpoint;
                 // nobody on another node may shut this one down.
-                tracing::warn!(sender = ?nc.sender, peer = %self.peer, "remote SigShutdown refused");
+                peer_warn!(self, sender = ?nc.sender, peer = %self.peer, "remote SigShutdown refused");
                 self.counters.refused += 1;
             }
             ProcessSignal::Spawn { closure, spawn_ref } => {
@@ -1277,12 +1357,12 @@ impl Translator {
 
     fn answer_where_is(&mut self, sender: Identifier, label: String) {
         let Identifier::Process(requester) = sender else {
-            tracing::warn!(label = %label, sender = ?sender, "WhereIs from a non-process sender cannot be answered; dropped");
+            peer_warn!(self, label = %label, sender = ?sender, "WhereIs from a non-process sender cannot be answered; dropped");
             self.counters.ignored += 1;
             return;
         };
         if requester.node != self.peer {
-            tracing::warn!(label = %label, requester = %requester, "WhereIs from a process of a third node cannot be answered on this connection; dropped");
+            peer_warn!(self, label = %label, requester = %requester, "WhereIs from a process of a third node cannot be answered on this connection; dropped");
             self.counters.stale_or_foreign += 1;
             return;
         }
@@ -1296,7 +1376,7 @@ impl Translator {
                 self.held_where_is.push((requester, label));
                 return;
             }
-            tracing::warn!(label = %label, requester = %requester, "too many WhereIs held; answering in the configured build");
+            peer_warn!(self, label = %label, requester = %requester, "too many WhereIs held; answering in the configured build");
             self.counters.table_full += 1;
         }
         self.answer_where_is_now(requester, label);
@@ -1334,13 +1414,20 @@ impl Translator {
         if local_counter(pid).is_some_and(|c| self.swallow_spawn_unit(c, &m)) {
             return;
         }
+        if self.kind == PeerKind::Probing && self.to_session.len() >= self.ctx.max_pending {
+            // The session does not exist yet, so nothing drains this
+            // queue: shed rather than grow it.
+            peer_warn!(self, peer = %self.peer, target_pid = pid, max = self.ctx.max_pending, "message before the peer was recognised dropped: too many already wait for the session");
+            self.counters.table_full += 1;
+            return;
+        }
         if !self.ctx.directory.is_remotable(pid) {
-            tracing::warn!(target_pid = pid, fingerprint = %fp, how, "message for no live remotable actor dropped");
+            peer_warn!(self, target_pid = pid, fingerprint = %fp, how, "message for no live remotable actor dropped");
             self.counters.no_such_target += 1;
             return;
         }
         let Some(meaning) = self.ctx.types.incoming(&fp).cloned() else {
-            tracing::warn!(
+            peer_warn!(self,
                 target_pid = pid,
                 fingerprint = %fp,
                 len = m.payload_len(),
@@ -1367,19 +1454,19 @@ impl Translator {
                 let reply_to = match ProcessId::decode(&mut r) {
                     Ok(p) => p,
                     Err(e) => {
-                        tracing::warn!(target_pid = pid, variant = %variant, prefix = %hex_prefix(&payload), "call request without a valid reply ProcessId dropped: {e}");
+                        peer_warn!(self, target_pid = pid, variant = %variant, prefix = %hex_prefix(&payload), "call request without a valid reply ProcessId dropped: {e}");
                         self.counters.undecodable += 1;
                         return;
                     }
                 };
                 let what = r.take_rest();
                 if reply_to.node != self.peer {
-                    tracing::warn!(target_pid = pid, variant = %variant, reply_to = %reply_to, "call whose reply address is on a third node dropped (only the calling peer is reachable on this connection)");
+                    peer_warn!(self, target_pid = pid, variant = %variant, reply_to = %reply_to, "call whose reply address is on a third node dropped (only the calling peer is reachable on this connection)");
                     self.counters.stale_or_foreign += 1;
                     return;
                 }
                 if self.in_calls.len() >= self.ctx.max_pending {
-                    tracing::warn!(target_pid = pid, variant = %variant, reply_to = %reply_to, "call dropped: too many pending Haskell calls");
+                    peer_warn!(self, target_pid = pid, variant = %variant, reply_to = %reply_to, "call dropped: too many pending Haskell calls");
                     self.counters.table_full += 1;
                     return;
                 }
@@ -1417,12 +1504,13 @@ impl Translator {
             self.counters.unmatched_reply += 1;
             return;
         };
-        if m.fingerprint != call.reply_fp {
-            tracing::warn!(
+        let (reply_fp, variant) = (call.reply_fp, call.variant.clone());
+        if m.fingerprint != reply_fp {
+            peer_warn!(self,
                 reply_counter = counter,
                 fingerprint = %m.fingerprint,
-                expected = %call.reply_fp,
-                variant = %call.variant,
+                expected = %reply_fp,
+                variant = %variant,
                 "reply of the wrong type dropped; still waiting"
             );
             self.counters.unmatched_reply += 1;
@@ -1437,7 +1525,7 @@ impl Translator {
                 payload.slice(8..)
             }
             _ => {
-                tracing::warn!(reply_counter = counter, variant = %call.variant, prefix = %hex_prefix(&payload), "reply whose ByteString length does not match its size dropped");
+                peer_warn!(self, reply_counter = counter, variant = %variant, prefix = %hex_prefix(&payload), "reply whose ByteString length does not match its size dropped");
                 self.counters.undecodable += 1;
                 return;
             }
@@ -1465,7 +1553,7 @@ impl Translator {
                 Ok(reply.pid)
             }
             Err(e) => {
-                tracing::warn!(label = %pending.label, fingerprint = %m.fingerprint, prefix = %hex_prefix(&m.payload()), "undecodable WhereIsReply: {e}");
+                peer_warn!(self, label = %pending.label, fingerprint = %m.fingerprint, prefix = %hex_prefix(&m.payload()), "undecodable WhereIsReply: {e}");
                 self.counters.undecodable += 1;
                 Err(format!("undecodable WhereIsReply: {e}"))
             }
@@ -1476,7 +1564,7 @@ impl Translator {
                 let kind = match result {
                     Ok(Some(agent)) if agent.node == self.peer => PeerKind::Kaisui { agent },
                     Ok(Some(other)) => {
-                        tracing::warn!(peer = %self.peer, agent = %other, "kaisui probe answered with a pid of another node; taking the peer for a plain DP node");
+                        peer_warn!(self, peer = %self.peer, agent = %other, "kaisui probe answered with a pid of another node; taking the peer for a plain DP node");
                         PeerKind::Plain
                     }
                     _ => PeerKind::Plain,

@@ -179,7 +179,13 @@ impl Translator {
                     .filter(|p| self.ctx.directory.is_alive(*p));
                 match live {
                     Some(actor) => {
+                        let max = self.ctx.max_pending;
                         let w = self.watchers.entry(pid.local.counter).or_default();
+                        if w.links.len() + w.monitors.len() >= max {
+                            peer_warn!(self, watcher = %from, target = %pid, what, max, "too many Haskell watches of one actor; request dropped");
+                            self.counters.table_full += 1;
+                            return;
+                        }
                         match mref {
                             Some(r) => {
                                 if !w.monitors.iter().any(|(p, x)| *p == from && *x == r) {
@@ -212,7 +218,7 @@ impl Translator {
                 self.send_died(them, DiedReason::UnknownId);
             }
             other => {
-                tracing::warn!(watcher = %from, target = ?other, what, "watch of something on another node dropped (its own node answers that)");
+                peer_warn!(self, watcher = %from, target = ?other, what, "watch of something on another node dropped (its own node answers that)");
                 self.counters.stale_or_foreign += 1;
             }
         }
@@ -257,12 +263,12 @@ impl Translator {
         match sender {
             Identifier::Process(p) if p.node == self.peer => Some(p),
             Identifier::Process(p) => {
-                tracing::warn!(sender = %p, what, "request from a process of a third node cannot be answered on this connection; dropped");
+                peer_warn!(self, sender = %p, what, "request from a process of a third node cannot be answered on this connection; dropped");
                 self.counters.stale_or_foreign += 1;
                 None
             }
             other => {
-                tracing::warn!(sender = ?other, what, "request from a non-process sender dropped (a DP node controller would fail)");
+                peer_warn!(self, sender = ?other, what, "request from a non-process sender dropped (a DP node controller would fail)");
                 self.counters.ignored += 1;
                 None
             }
@@ -370,7 +376,7 @@ impl Translator {
         what: &'static str,
     ) {
         if target.node != self.ctx.node {
-            tracing::warn!(target = %target, what, "kill/exit of a process of another node dropped");
+            peer_warn!(self, target = %target, what, "kill/exit of a process of another node dropped");
             self.counters.stale_or_foreign += 1;
             return;
         }
@@ -380,7 +386,7 @@ impl Translator {
             return;
         }
         if target.local.counter < 0 {
-            tracing::warn!(sender = ?sender, target = %target, what, reason = %reason, "kill/exit of this node's own process refused");
+            peer_warn!(self, sender = ?sender, target = %target, what, reason = %reason, "kill/exit of this node's own process refused");
             self.counters.refused += 1;
             return;
         }
@@ -393,7 +399,7 @@ impl Translator {
         if !self.ctx.directory.is_remotable(pid) {
             // Node infrastructure (NodeServer, sessions, DpTcp's own
             // actors) is never remotable.
-            tracing::warn!(sender = ?sender, target = %target, what, reason = %reason, "kill/exit of a non-remotable actor (node infrastructure) refused");
+            peer_warn!(self, sender = ?sender, target = %target, what, reason = %reason, "kill/exit of a non-remotable actor (node infrastructure) refused");
             self.counters.refused += 1;
             return;
         }
