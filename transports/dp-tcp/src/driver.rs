@@ -64,6 +64,10 @@ const READ_BUF: usize = 64 * 1024;
 /// `12 + max_address_len` bytes, and a small buffer keeps many
 /// half-open sockets cheap (the decoder keeps whatever follows).
 const HANDSHAKE_BUF: usize = 4 * 1024;
+/// After reading resumes (the session caught up), how long the peer's
+/// silence is not held against it: what it sent meanwhile, a probe's ack
+/// included, is still in the socket.
+const RESUME_GRACE: Duration = Duration::from_millis(500);
 
 /// Requests from [`crate::DpTcp`] to one connection's task.
 #[derive(Debug)]
@@ -765,6 +769,7 @@ async fn start_session(
         out: OutBuf::default(),
         session_pending: None,
         session_waits: 0,
+        grace_until: None,
         _slot: slot,
     };
     tokio::spawn(task.run(rd, wr, session_tx, writer_rx, cmd_rx, notice_rx));
@@ -824,6 +829,8 @@ struct ConnTask {
     session_pending: Option<NetworkMessage>,
     /// How often `session_pending` was set.
     session_waits: u64,
+    /// Until when liveness checks wait after reading resumed.
+    grace_until: Option<Instant>,
     /// This connection's place under [`DpTcpConfig::max_peers`].
     _slot: ConnSlot,
 }
@@ -924,27 +931,28 @@ impl ConnTask {
             if let Some(end) = self.pump(&mut tr, &wr, &session_tx) {
                 break end;
             }
-            let next_probe = match (self.probing, cfg.probe_interval) {
-                (false, Some(i)) => Some(self.last_heard + i),
+            let read_enabled = self.session_pending.is_none();
+            if !read_enabled {
+                // Not reading is our doing, not the peer's silence.
+                self.last_heard = Instant::now();
+            }
+            let grace = |t: Instant| self.grace_until.map_or(t, |g| t.max(g));
+            let next_probe = match (self.probing, cfg.probe_interval, read_enabled) {
+                (false, Some(i), true) => Some(grace(self.last_heard + i)),
                 _ => None,
             };
+            let conn_timeout = self.conn.poll_timeout().filter(|_| read_enabled).map(grace);
             let write_stall = self.out.stalled_since.map(|t| t + cfg.probe_timeout);
-            let deadline = [
-                self.conn.poll_timeout(),
-                tr.poll_timeout(),
-                next_probe,
-                write_stall,
-            ]
-            .into_iter()
-            .flatten()
-            .min();
+            let deadline = [conn_timeout, tr.poll_timeout(), next_probe, write_stall]
+                .into_iter()
+                .flatten()
+                .min();
             let sleep = async {
                 match deadline {
                     Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
                     None => std::future::pending().await,
                 }
             };
-            let read_enabled = self.session_pending.is_none();
             let session_enabled = self.out.len < high_water;
             let writing = self.out.len > 0;
             let waiting_session = self.session_pending.is_some();
@@ -965,6 +973,7 @@ impl ConnTask {
                         if let Some(m) = self.session_pending.take() {
                             permit.send(m);
                         }
+                        self.grace_until = Some(Instant::now() + RESUME_GRACE);
                     }
                     Err(_) => break End::Session,
                 },
@@ -990,9 +999,12 @@ impl ConnTask {
                             cfg.probe_timeout, self.out.len
                         ));
                     }
-                    self.conn.handle_timeout(now);
                     tr.handle_timeout(now);
-                    if let (false, Some(i)) = (self.probing, cfg.probe_interval) {
+                    let quiet = !read_enabled || self.grace_until.is_some_and(|g| now < g);
+                    if !quiet {
+                        self.conn.handle_timeout(now);
+                    }
+                    if let (false, Some(i), false) = (self.probing, cfg.probe_interval, quiet) {
                         if now >= self.last_heard + i {
                             // Silent for a whole interval: ask for a sign
                             // of life (NT-TCP's ProbeSocket).
