@@ -19,13 +19,11 @@ use ractor::{call_t, ActorRef};
 /// alone would rarely show it.
 const ROUNDS: usize = 20;
 
-/// Ignored because DpTcp loses the reply: the translator queues the reply
-/// for the session, then the `Died` makes `ConnTask::pump` stop the
-/// RemoteActor at once (`watch::stop_group`), which overtakes the reply
-/// still on its way through the session; the caller gets `RecvErr`. Run
-/// with `--ignored` to reproduce.
+/// A reply the Haskell process sent just before it ended must reach the
+/// caller: the `Died` that follows it may only stop the RemoteActor after
+/// the reply went through the session (it used to overtake it, and the
+/// caller got `RecvErr`).
 #[test_log::test(tokio::test(flavor = "multi_thread", worker_threads = 2))]
-#[ignore = "DpTcp stops a Haskell process's RemoteActor on Died before delivering the reply it sent before dying"]
 async fn reply_sent_just_before_the_process_ends_reaches_the_rust_caller() {
     let rust = rust_node("reply-then-exit").await;
     let peer = PlainNode::start("127.0.0.1").await.unwrap();
