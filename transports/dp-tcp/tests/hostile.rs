@@ -25,9 +25,7 @@ use dp_tcp::{DpTcp, DpTcpConfig, NodeStats, PeerInfo};
 use dp_wire::binary::Encode;
 use dp_wire::dp::{Identifier, LocalProcessId, Message, NCMsg, NodeId, ProcessId, ProcessSignal};
 use dp_wire::ntt::{self, ConnectionRequest, ControlHeader, EndPointAddress};
-use dp_wire::Limits;
-use ractor::{Actor, ActorProcessingErr, ActorRef};
-use ractor_cluster::NodeServer;
+use ractor::{Actor, ActorRef};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -116,41 +114,6 @@ static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 // ----------------------------------------------------------------------
 // The node under attack and the well-behaved peer
 
-/// A greeter that only counts Hellos (never falls behind a flood) and
-/// answers Asks.
-struct Counter;
-
-impl Actor for Counter {
-    type Msg = GreeterMsg;
-    type State = Arc<AtomicUsize>;
-    type Arguments = Arc<AtomicUsize>;
-
-    async fn pre_start(
-        &self,
-        _myself: ActorRef<Self::Msg>,
-        n: Self::Arguments,
-    ) -> Result<Self::State, ActorProcessingErr> {
-        Ok(n)
-    }
-
-    async fn handle(
-        &self,
-        _myself: ActorRef<Self::Msg>,
-        message: Self::Msg,
-        n: &mut Self::State,
-    ) -> Result<(), ActorProcessingErr> {
-        match message {
-            GreeterMsg::Hello(_) => {
-                n.fetch_add(1, Ordering::Relaxed);
-            }
-            GreeterMsg::Ask(g, reply) => {
-                let _ = reply.send(Greeting::new(&format!("re: {}", g.text)));
-            }
-        }
-        Ok(())
-    }
-}
-
 use std::sync::Arc;
 
 struct Target {
@@ -170,27 +133,15 @@ impl Drop for Target {
 }
 
 async fn target(name: &str, config: DpTcpConfig) -> Target {
-    let dp = DpTcp::new(config).expect("valid config");
-    let server = NodeServer::new(
-        0,
-        "no-cookie-in-dp".into(),
-        name.into(),
-        "localhost".into(),
-        None,
-        None,
-    )
-    .with_transport(dp.clone());
-    let (server, _) = Actor::spawn(None, server, ()).await.expect("node server");
-    wait_until("DpTcp listening", || dp.node_id().is_some()).await;
-    let node = dp.node_id().unwrap();
+    let rust = rust_node_with(name, config).await;
     let hellos = Arc::new(AtomicUsize::new(0));
     let gname = format!("greeter-{name}");
-    let (greeter, _) = Actor::spawn(Some(gname.clone()), Counter, hellos.clone())
+    let (greeter, _) = Actor::spawn(Some(gname.clone()), Greeter, hellos.clone().into())
         .await
         .expect("greeter starts");
     let good = PlainNode::start("127.0.0.1").await.unwrap();
     let t = Target {
-        rust: RustNode { dp, server, node },
+        rust,
         name: gname,
         greeter,
         hellos,
@@ -234,7 +185,7 @@ async fn served(t: &Target) {
 }
 
 fn socket_of(node: &NodeId) -> SocketAddr {
-    let a: EndPointAddress = node.as_str().unwrap().parse().unwrap();
+    let a = endpoint_of(node);
     format!("{}:{}", a.host(), a.port()).parse().unwrap()
 }
 
@@ -290,32 +241,13 @@ struct Raw {
 
 impl Raw {
     async fn connect(to: &NodeId, me: &str) -> Self {
-        let to_addr: EndPointAddress = to.as_str().unwrap().parse().unwrap();
         let me: EndPointAddress = me.parse().unwrap();
-        let stream = TcpStream::connect(socket_of(to)).await.unwrap();
-        let conn = ntt::Connection::initiator(Some(&me), &to_addr, Limits::default());
-        let mut raw = Self { conn, stream };
-        raw.flush().await;
-        let mut buf = [0u8; 4096];
-        loop {
-            if let Some(ev) = raw.conn.poll_event() {
-                assert_eq!(ev, ntt::Event::Accepted);
-                break;
-            }
-            let n = tokio::time::timeout(T, raw.stream.read(&mut buf))
-                .await
-                .unwrap()
-                .unwrap();
-            assert!(n > 0, "DpTcp closed the handshake");
-            raw.conn.handle_input(&buf[..n]);
-        }
-        raw
+        let (conn, stream) = raw_handshake(&endpoint_of(to), &me).await;
+        Self { conn, stream }
     }
 
     async fn flush(&mut self) {
-        if let Some(b) = self.conn.poll_transmit() {
-            self.stream.write_all(&b).await.unwrap();
-        }
+        flush_raw(&mut self.conn, &mut self.stream).await;
     }
 
     /// Opens a lightweight connection whose first frame is `first`.

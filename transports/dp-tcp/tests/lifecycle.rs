@@ -16,10 +16,8 @@ use dp_wire::dp::{
     SpawnRef, Static,
 };
 use dp_wire::ntt::{self, EndPointAddress};
-use dp_wire::Limits;
 use ractor::{cast, Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
-use ractor_cluster::NodeServer;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
@@ -154,17 +152,6 @@ async fn connect(rust: &RustNode, peer: &PlainNode) {
         .expect("connect to the plain node");
 }
 
-/// A ractor node on DpTcp with `config`.
-async fn rust_node_with(name: &str, config: DpTcpConfig) -> RustNode {
-    let dp = DpTcp::new(config).expect("valid config");
-    let server = NodeServer::new(0, "x".into(), name.into(), "localhost".into(), None, None)
-        .with_transport(dp.clone());
-    let (server, _) = Actor::spawn(None, server, ()).await.expect("node server");
-    wait_until("DpTcp listening", || dp.node_id().is_some()).await;
-    let node = dp.node_id().unwrap();
-    RustNode { dp, server, node }
-}
-
 /// Makes sure our node has handled every signal `p`'s node sent so far:
 /// the peer's NC forwards what is queued, then a WhereIs round trip on
 /// the same TCP connection.
@@ -293,10 +280,10 @@ async fn haskell_kill_and_exit_stop_rust_actors_with_visible_reasons() {
     let rust = rust_node("h-kills-r").await;
     let (sup, mut seen) = observer().await;
     let (tx, _rx) = mpsc::unbounded_channel();
-    let (k, _) = Actor::spawn_linked(None, Greeter, tx.clone(), sup.get_cell())
+    let (k, _) = Actor::spawn_linked(None, Greeter, tx.clone().into(), sup.get_cell())
         .await
         .unwrap();
-    let (e, _) = Actor::spawn_linked(None, Greeter, tx.clone(), sup.get_cell())
+    let (e, _) = Actor::spawn_linked(None, Greeter, tx.clone().into(), sup.get_cell())
         .await
         .unwrap();
     let peer = PlainNode::start("127.0.0.1").await.unwrap();
@@ -457,22 +444,6 @@ async fn remote_actors_end_with_the_haskell_died_reason() {
     assert!(peer.violations().is_empty(), "{:?}", peer.violations());
 }
 
-/// Polls `cond` every 10 ms for up to [`T`].
-async fn eventually<F, Fut>(what: &str, mut cond: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + T;
-    while !cond().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 /// Whether DpTcp has no session with `peer` any more.
 async fn gone(dp: &DpTcp, peer: &str) -> bool {
     dp.peer_info(peer).await.is_err()
@@ -625,32 +596,12 @@ impl RawPeer {
     async fn connect(to: &str, me: &str) -> Self {
         let to: EndPointAddress = to.parse().unwrap();
         let me: EndPointAddress = me.parse().unwrap();
-        let stream = TcpStream::connect(format!("{}:{}", to.host(), to.port()))
-            .await
-            .unwrap();
-        let conn = ntt::Connection::initiator(Some(&me), &to, Limits::default());
-        let mut raw = Self { conn, stream, me };
-        raw.flush().await;
-        let mut buf = [0u8; 4096];
-        loop {
-            if let Some(ev) = raw.conn.poll_event() {
-                assert_eq!(ev, ntt::Event::Accepted);
-                break;
-            }
-            let n = tokio::time::timeout(T, raw.stream.read(&mut buf))
-                .await
-                .unwrap()
-                .unwrap();
-            assert!(n > 0, "DpTcp closed the handshake");
-            raw.conn.handle_input(&buf[..n]);
-        }
-        raw
+        let (conn, stream) = raw_handshake(&to, &me).await;
+        Self { conn, stream, me }
     }
 
     async fn flush(&mut self) {
-        if let Some(b) = self.conn.poll_transmit() {
-            self.stream.write_all(&b).await.unwrap();
-        }
+        flush_raw(&mut self.conn, &mut self.stream).await;
     }
 
     fn pid(&self, counter: i32) -> ProcessId {
@@ -820,7 +771,7 @@ async fn haskell_spawn_runs_registered_factories_and_gets_a_dead_pid_otherwise()
                 // The environment is `encode (name :: String)`... any bytes
                 // the factory understands; here a ByteString greeting.
                 let _ = tx.send(Greeting::new(&format!("spawned with {} bytes", env.len())));
-                let (a, _) = Actor::spawn(None, Greeter, tx).await?;
+                let (a, _) = Actor::spawn(None, Greeter, tx.into()).await?;
                 Ok(a.get_cell())
             }
         })
@@ -888,15 +839,7 @@ async fn a_restarted_peer_works_as_before_and_gets_nothing_of_the_old_one() {
     let (greeter, mut rx) = spawn_greeter("greeter-reconnect").await;
     let gp = rust.dp.pid_of(&greeter.get_cell()).unwrap();
     let old = PlainNode::start("127.0.0.1").await.unwrap();
-    let port = old
-        .node_id()
-        .as_str()
-        .unwrap()
-        .parse::<EndPointAddress>()
-        .unwrap()
-        .port()
-        .parse::<u16>()
-        .unwrap();
+    let port = endpoint_of(&old.node_id()).port().parse::<u16>().unwrap();
     connect(&rust, &old).await;
     let (old_p, old_cell, mut ends, _mon) = watched_remote(&rust, &old, "svc-reconnect").await;
     // The old incarnation also watches our greeter.
@@ -966,15 +909,7 @@ async fn a_restarted_peer_can_be_the_one_that_reconnects() {
     let rust = rust_node("reconnect-from-haskell").await;
     let (greeter, mut rx) = spawn_greeter("greeter-reconnect-from-haskell").await;
     let old = PlainNode::start("127.0.0.1").await.unwrap();
-    let port = old
-        .node_id()
-        .as_str()
-        .unwrap()
-        .parse::<EndPointAddress>()
-        .unwrap()
-        .port()
-        .parse::<u16>()
-        .unwrap();
+    let port = endpoint_of(&old.node_id()).port().parse::<u16>().unwrap();
     connect(&rust, &old).await;
     let (_old_p, old_cell, mut ends, _mon) =
         watched_remote(&rust, &old, "svc-reconnect-from-haskell").await;

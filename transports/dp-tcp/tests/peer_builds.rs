@@ -17,8 +17,8 @@ use dp_peer::{PlainNode, PlainNodeConfig};
 use dp_tcp::{haskell_type_fingerprint, CallTypes, DpTcp, DpTcpConfig, PeerInfo, TypeRegistry};
 use dp_wire::dp::{Message, ProcessId};
 use dp_wire::fingerprint::{known, Build, Fingerprint};
-use ractor::{call_t, cast, Actor, ActorRef, RpcReplyPort};
-use ractor_cluster::{NodeServer, RactorClusterMessage};
+use ractor::{call_t, cast, ActorRef, RpcReplyPort};
+use ractor_cluster::RactorClusterMessage;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::Layer as _;
 
@@ -38,24 +38,6 @@ async fn other_peer() -> PlainNode {
     })
     .await
     .expect("plain node starts")
-}
-
-/// A ractor node on DpTcp with `config`, listening on 127.0.0.1.
-async fn rust_node_with(name: &str, config: DpTcpConfig) -> RustNode {
-    let dp = DpTcp::new(config).expect("valid config");
-    let server = NodeServer::new(
-        0,
-        "no-cookie-in-dp".into(),
-        name.into(),
-        "localhost".into(),
-        None,
-        None,
-    )
-    .with_transport(dp.clone());
-    let (server, _) = Actor::spawn(None, server, ()).await.expect("node server");
-    wait_until("DpTcp listening", || dp.node_id().is_some()).await;
-    let node = dp.node_id().unwrap();
-    RustNode { dp, server, node }
 }
 
 async fn connect(rust: &RustNode, peer: &PlainNode) {

@@ -218,22 +218,6 @@ async fn has_session(rust: &RustNode, peer: &str) -> bool {
     })
 }
 
-/// Polls `cond` every 10 ms for up to [`T`].
-async fn eventually<F, Fut>(what: &str, mut cond: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + T;
-    while !cond().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 async fn echo_of(rust: &RustNode, peer: &PeerProcess) -> ActorCell {
     ractor_cluster::client_connect_transport(&rust.server, &peer.node)
         .await

@@ -12,9 +12,7 @@ use dp_wire::binary::Encode;
 use dp_wire::dp::{Identifier, LocalProcessId, Message, NCMsg, ProcessId, ProcessSignal};
 use dp_wire::fingerprint::Fingerprint;
 use dp_wire::ntt::{self, EndPointAddress};
-use dp_wire::Limits;
 use ractor::{call_t, cast, ActorRef, RactorErr};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 async fn connect(rust: &RustNode, peer: &PlainNode) {
@@ -261,32 +259,12 @@ impl RawPeer {
     async fn connect(to: &str) -> Self {
         let to: EndPointAddress = to.parse().unwrap();
         let me: EndPointAddress = "127.0.0.1:1:0".parse().unwrap();
-        let stream = TcpStream::connect(format!("{}:{}", to.host(), to.port()))
-            .await
-            .unwrap();
-        let conn = ntt::Connection::initiator(Some(&me), &to, Limits::default());
-        let mut raw = Self { conn, stream };
-        raw.flush().await;
-        let mut buf = [0u8; 4096];
-        loop {
-            if let Some(ev) = raw.conn.poll_event() {
-                assert_eq!(ev, ntt::Event::Accepted);
-                break;
-            }
-            let n = tokio::time::timeout(T, raw.stream.read(&mut buf))
-                .await
-                .unwrap()
-                .unwrap();
-            assert!(n > 0, "DpTcp closed the handshake");
-            raw.conn.handle_input(&buf[..n]);
-        }
-        raw
+        let (conn, stream) = raw_handshake(&to, &me).await;
+        Self { conn, stream }
     }
 
     async fn flush(&mut self) {
-        if let Some(b) = self.conn.poll_transmit() {
-            self.stream.write_all(&b).await.unwrap();
-        }
+        flush_raw(&mut self.conn, &mut self.stream).await;
     }
 
     async fn open(&mut self, to: &Identifier) -> u32 {

@@ -22,15 +22,15 @@ mod common;
 
 use std::time::Duration;
 
-use common::{wait_until, RustNode, T};
+use common::{rust_node_with, RustNode, T};
 use dp_peer::{PlainNode, Process};
-use dp_tcp::{haskell_type_fingerprint, DpTcp, DpTcpConfig, TypeRegistry};
+use dp_tcp::{haskell_type_fingerprint, DpTcpConfig, TypeRegistry};
 use dp_wire::binary::{Decode, Encode, Reader};
 use dp_wire::dp::{Message, ProcessId};
 use dp_wire::fingerprint::Fingerprint;
 use dp_wire::Limits;
 use ractor::{call_t, cast, Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use ractor_cluster::{NodeServer, RactorClusterMessage};
+use ractor_cluster::RactorClusterMessage;
 use tokio::sync::mpsc;
 
 /// An order of `quantity` × `item`.
@@ -185,21 +185,9 @@ impl Actor for Shop {
     }
 }
 
+/// A ractor node on DpTcp that knows the shop's [`types`].
 async fn rust_node(name: &str) -> RustNode {
-    let dp = DpTcp::new(DpTcpConfig::new(types())).expect("valid config");
-    let server = NodeServer::new(
-        0,
-        "no-cookie-in-dp".into(),
-        name.into(),
-        "localhost".into(),
-        None,
-        None,
-    )
-    .with_transport(dp.clone());
-    let (server, _) = Actor::spawn(None, server, ()).await.expect("node server");
-    wait_until("DpTcp listening", || dp.node_id().is_some()).await;
-    let node = dp.node_id().unwrap();
-    RustNode { dp, server, node }
+    rust_node_with(name, DpTcpConfig::new(types())).await
 }
 
 /// Waits (bounded) until `p` has `n` messages queued.

@@ -2,15 +2,20 @@
 //! greeter actor, and the Haskell-side view of its messages.
 #![allow(dead_code)]
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use dp_tcp::{haskell_type_fingerprint, DpTcp, DpTcpConfig, TypeRegistry};
 use dp_wire::binary::{decode_exact, Decode, Encode, Reader};
 use dp_wire::dp::{Message, NodeId, ProcessId};
 use dp_wire::fingerprint::Fingerprint;
+use dp_wire::ntt::{self, EndPointAddress};
 use dp_wire::Limits;
 use ractor::{Actor, ActorProcessingErr, ActorRef, BytesConvertable, RpcReplyPort};
 use ractor_cluster::{NodeServer, NodeServerMessage, RactorClusterMessage};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 /// Bound of every wait in these tests (never a timing assertion).
@@ -111,32 +116,57 @@ pub fn parse_ask(m: &Message) -> (ProcessId, Greeting) {
     (pid, unpack(&rest))
 }
 
-/// Forwards every Hello to the test and answers every Ask.
+/// What a [`Greeter`] does with each Hello it gets.
+pub enum Hellos {
+    /// Forwards it to the test.
+    Forward(mpsc::UnboundedSender<Greeting>),
+    /// Only counts it (never falls behind a flood).
+    Count(Arc<AtomicUsize>),
+}
+
+impl From<mpsc::UnboundedSender<Greeting>> for Hellos {
+    fn from(tx: mpsc::UnboundedSender<Greeting>) -> Self {
+        Self::Forward(tx)
+    }
+}
+
+impl From<Arc<AtomicUsize>> for Hellos {
+    fn from(n: Arc<AtomicUsize>) -> Self {
+        Self::Count(n)
+    }
+}
+
+/// Hands every Hello to its [`Hellos`] and answers every Ask.
 pub struct Greeter;
 
 impl Actor for Greeter {
     type Msg = GreeterMsg;
-    type State = mpsc::UnboundedSender<Greeting>;
-    type Arguments = mpsc::UnboundedSender<Greeting>;
+    type State = Hellos;
+    type Arguments = Hellos;
 
     async fn pre_start(
         &self,
         _myself: ActorRef<Self::Msg>,
-        seen: Self::Arguments,
+        hellos: Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
-        Ok(seen)
+        Ok(hellos)
     }
 
     async fn handle(
         &self,
         _myself: ActorRef<Self::Msg>,
         message: Self::Msg,
-        seen: &mut Self::State,
+        hellos: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            GreeterMsg::Hello(g) => {
-                let _ = seen.send(g);
-            }
+            GreeterMsg::Hello(g) => match hellos {
+                Hellos::Forward(tx) => {
+                    let _ = tx.send(g);
+                }
+                Hellos::Count(n) => {
+                    n.fetch_add(1, Ordering::Relaxed);
+                }
+            },
             GreeterMsg::Ask(g, reply) => {
                 let _ = reply.send(Greeting::new(&format!("re: {}", g.text)));
             }
@@ -149,7 +179,7 @@ pub async fn spawn_greeter(
     name: &str,
 ) -> (ActorRef<GreeterMsg>, mpsc::UnboundedReceiver<Greeting>) {
     let (tx, rx) = mpsc::unbounded_channel();
-    let (r, _) = Actor::spawn(Some(name.to_owned()), Greeter, tx)
+    let (r, _) = Actor::spawn(Some(name.to_owned()), Greeter, tx.into())
         .await
         .expect("greeter starts");
     (r, rx)
@@ -170,8 +200,15 @@ pub struct RustNode {
     pub node: NodeId,
 }
 
+/// [`rust_node_with`] the greeter's [`types`].
 pub async fn rust_node(name: &str) -> RustNode {
-    let dp = DpTcp::new(DpTcpConfig::new(types())).expect("valid config");
+    rust_node_with(name, DpTcpConfig::new(types())).await
+}
+
+/// A ractor node on DpTcp with `config`, listening on 127.0.0.1; returns
+/// once DpTcp listens.
+pub async fn rust_node_with(name: &str, config: DpTcpConfig) -> RustNode {
+    let dp = DpTcp::new(config).expect("valid config");
     let server = NodeServer::new(
         0,
         "no-cookie-in-dp".into(),
@@ -187,6 +224,45 @@ pub async fn rust_node(name: &str) -> RustNode {
     RustNode { dp, server, node }
 }
 
+/// The NT-TCP address of a DP node.
+pub fn endpoint_of(node: &NodeId) -> EndPointAddress {
+    node.as_str().unwrap().parse().unwrap()
+}
+
+/// Connects over TCP to `to` and completes the NT-TCP handshake as the
+/// initiator `me`; panics if DpTcp refuses or stays silent past [`T`].
+pub async fn raw_handshake(
+    to: &EndPointAddress,
+    me: &EndPointAddress,
+) -> (ntt::Connection, TcpStream) {
+    let mut stream = TcpStream::connect(format!("{}:{}", to.host(), to.port()))
+        .await
+        .unwrap();
+    let mut conn = ntt::Connection::initiator(Some(me), to, Limits::default());
+    flush_raw(&mut conn, &mut stream).await;
+    let mut buf = [0u8; 4096];
+    loop {
+        if let Some(ev) = conn.poll_event() {
+            assert_eq!(ev, ntt::Event::Accepted);
+            break;
+        }
+        let n = tokio::time::timeout(T, stream.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0, "DpTcp closed the handshake");
+        conn.handle_input(&buf[..n]);
+    }
+    (conn, stream)
+}
+
+/// Writes what `conn` has to transmit, if anything, to `stream`.
+pub async fn flush_raw(conn: &mut ntt::Connection, stream: &mut TcpStream) {
+    if let Some(b) = conn.poll_transmit() {
+        stream.write_all(&b).await.unwrap();
+    }
+}
+
 /// Polls `cond` every 5 ms for up to [`T`].
 pub async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + T;
@@ -196,5 +272,21 @@ pub async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
             "timed out waiting for {what}"
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Polls the async `cond` every 10 ms for up to [`T`].
+pub async fn eventually<F, Fut>(what: &str, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + T;
+    while !cond().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
