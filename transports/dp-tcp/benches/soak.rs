@@ -27,8 +27,7 @@
 //! receiving actor's mailbox, which has no bound: see `docs/hardening.md`
 //! ("DpTcp"), "What is not bounded".
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -38,54 +37,13 @@ use dp_wire::binary::Encode;
 use dp_wire::dp::{Identifier, Message};
 use dp_wire::ntt::{self, EndPointAddress};
 use dp_wire::Limits;
+use kaisui_alloc_count::{current_bytes, CountingAlloc, PeakWatch};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use ractor_cluster::{NodeServer, RactorClusterMessage};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-struct Counting;
-
-static CURRENT: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-fn added(n: usize) {
-    let now = CURRENT.fetch_add(n, Ordering::Relaxed) + n;
-    PEAK.fetch_max(now, Ordering::Relaxed);
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            added(layout.size());
-        }
-        p
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let p = unsafe { System.alloc_zeroed(layout) };
-        if !p.is_null() {
-            added(layout.size());
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) };
-        CURRENT.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if !p.is_null() {
-            CURRENT.fetch_sub(layout.size(), Ordering::Relaxed);
-            added(new_size);
-        }
-        p
-    }
-}
-
 #[global_allocator]
-static ALLOC: Counting = Counting;
+static ALLOC: CountingAlloc = CountingAlloc;
 
 const MIB: f64 = 1024.0 * 1024.0;
 
@@ -248,8 +206,8 @@ async fn run() -> Res<()> {
         body,
     );
 
-    let base = CURRENT.load(Ordering::Relaxed);
-    PEAK.store(base, Ordering::Relaxed);
+    let heap = PeakWatch::start();
+    let base = current_bytes();
     let sent = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
@@ -293,7 +251,7 @@ async fn run() -> Res<()> {
         tokio::time::sleep(step).await;
         samples.push((
             started.elapsed().as_secs_f64(),
-            CURRENT.load(Ordering::Relaxed).saturating_sub(base),
+            current_bytes().saturating_sub(base),
             sent.load(Ordering::Relaxed),
             handled.load(Ordering::Relaxed),
         ));
@@ -306,8 +264,8 @@ async fn run() -> Res<()> {
         handled.load(Ordering::Relaxed),
     );
     let info = dp.peer_info(&peer_id).await?;
-    let peak = PEAK.load(Ordering::Relaxed).saturating_sub(base);
-    let end = CURRENT.load(Ordering::Relaxed).saturating_sub(base);
+    let peak = heap.growth();
+    let end = current_bytes().saturating_sub(base);
 
     println!("| metric | value |");
     println!("|---|---|");

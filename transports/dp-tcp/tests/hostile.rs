@@ -14,7 +14,6 @@
 
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -25,86 +24,16 @@ use dp_tcp::{DpTcp, DpTcpConfig, NodeStats, PeerInfo};
 use dp_wire::binary::Encode;
 use dp_wire::dp::{Identifier, LocalProcessId, Message, NCMsg, NodeId, ProcessId, ProcessSignal};
 use dp_wire::ntt::{self, ConnectionRequest, ControlHeader, EndPointAddress};
+use kaisui_alloc_count::{CountingAlloc, PeakWatch};
 use ractor::{Actor, ActorRef};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 // ----------------------------------------------------------------------
-// Counting allocator
-
-/// `System`, counting the bytes in use and their peak.
-struct Counting;
-
-static CURRENT: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-fn added(n: usize) {
-    let now = CURRENT.fetch_add(n, Ordering::Relaxed) + n;
-    PEAK.fetch_max(now, Ordering::Relaxed);
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            added(layout.size());
-        }
-        p
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let p = unsafe { System.alloc_zeroed(layout) };
-        if !p.is_null() {
-            added(layout.size());
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) };
-        CURRENT.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if !p.is_null() {
-            CURRENT.fetch_sub(layout.size(), Ordering::Relaxed);
-            added(new_size);
-        }
-        p
-    }
-}
+// Memory
 
 #[global_allocator]
-static ALLOC: Counting = Counting;
-
-/// Peak heap growth from the moment it was created.
-struct MemWatch {
-    base: usize,
-}
-
-impl MemWatch {
-    fn start() -> Self {
-        let base = CURRENT.load(Ordering::Relaxed);
-        PEAK.store(base, Ordering::Relaxed);
-        Self { base }
-    }
-
-    fn peak_growth(&self) -> usize {
-        PEAK.load(Ordering::Relaxed).saturating_sub(self.base)
-    }
-
-    /// Asserts peak growth under `bound` bytes and logs the figure.
-    fn check(&self, what: &str, bound: usize) {
-        let grown = self.peak_growth();
-        tracing::info!(what, grown, bound, "peak heap growth");
-        eprintln!("memory[{what}]: peak growth {grown} bytes (bound {bound})");
-        assert!(
-            grown < bound,
-            "{what}: peak heap growth {grown} bytes, bound {bound}"
-        );
-    }
-}
+static ALLOC: CountingAlloc = CountingAlloc;
 
 const MIB: usize = 1024 * 1024;
 
@@ -303,7 +232,7 @@ async fn bad_handshakes_are_closed() {
     )
     .await;
     let addr = socket_of(&t.rust.node);
-    let mem = MemWatch::start();
+    let mem = PeakWatch::start();
 
     // Version 7: NT-TCP answers UnsupportedVersion and waits for another
     // request, which never comes: closed at the handshake timeout.
@@ -350,7 +279,7 @@ async fn bad_handshakes_are_closed() {
     served(&t).await;
     // Five sockets and their tasks, a few KiB each; the 2 GiB address is
     // refused before anything of its size is allocated.
-    mem.check("bad handshakes", 4 * MIB);
+    mem.assert_under("bad handshakes", 4 * MIB);
 }
 
 /// Hundreds of connections that never speak are held at most for the
@@ -367,7 +296,7 @@ async fn hundreds_of_idle_connections() {
     )
     .await;
     let addr = socket_of(&t.rust.node);
-    let mem = MemWatch::start();
+    let mem = PeakWatch::start();
     let mut idle = Vec::new();
     for _ in 0..400 {
         idle.push(TcpStream::connect(addr).await.unwrap());
@@ -390,7 +319,7 @@ async fn hundreds_of_idle_connections() {
     // 400 accepted sockets, of which ≤ 256 held with a task and a 4 KiB
     // handshake buffer each (≈ 5 KiB): ~1.3 MiB; the test's own 400
     // TcpStreams add little. 8 MiB leaves room for tokio's growth.
-    mem.check("idle connections", 8 * MIB);
+    mem.assert_under("idle connections", 8 * MIB);
 }
 
 /// Addresses outside the allowlist are closed before the handshake.
@@ -402,7 +331,7 @@ async fn allowlist_refuses_other_addresses() {
         config().allow_from(["127.0.0.1/32".parse().unwrap()]),
     )
     .await;
-    let mem = MemWatch::start();
+    let mem = PeakWatch::start();
     // 127.0.0.2 is loopback too, but not allowed.
     let sock = tokio::net::TcpSocket::new_v4().unwrap();
     sock.bind("127.0.0.2:0".parse().unwrap()).unwrap();
@@ -412,7 +341,7 @@ async fn allowlist_refuses_other_addresses() {
     assert!(answer.is_empty(), "nothing is answered: {answer:?}");
     stats_when(&t.rust.dp, "the refusal", |s| s.refused_not_allowed >= 1).await;
     served(&t).await;
-    mem.check("allowlist", 2 * MIB);
+    mem.assert_under("allowlist", 2 * MIB);
 }
 
 // ----------------------------------------------------------------------
@@ -424,7 +353,7 @@ async fn allowlist_refuses_other_addresses() {
 async fn framing_violations_close_only_that_connection() {
     let _serial = SERIAL.lock().await;
     let t = target("hostile-framing", config()).await;
-    let mem = MemWatch::start();
+    let mem = PeakWatch::start();
 
     let mut raw = Raw::connect(&t.rust.node, "127.0.0.1:3:0").await;
     let lcid = raw.open(&Identifier::Node(t.rust.node.clone())).await;
@@ -466,7 +395,7 @@ async fn framing_violations_close_only_that_connection() {
     closed_by_peer(&mut raw.stream).await;
 
     served(&t).await;
-    mem.check("framing violations", 4 * MIB);
+    mem.assert_under("framing violations", 4 * MIB);
 }
 
 /// Opening more lightweight connections than allowed closes the peer.
@@ -474,7 +403,7 @@ async fn framing_violations_close_only_that_connection() {
 async fn too_many_lightweight_connections() {
     let _serial = SERIAL.lock().await;
     let t = target("hostile-lcids", config().with_max_incoming_connections(100)).await;
-    let mem = MemWatch::start();
+    let mem = PeakWatch::start();
     let mut raw = Raw::connect(&t.rust.node, "127.0.0.1:7:0").await;
     let node = Identifier::Node(t.rust.node.clone());
     for _ in 0..101 {
@@ -487,7 +416,7 @@ async fn too_many_lightweight_connections() {
     closed_by_peer(&mut raw.stream).await;
     stats_when(&t.rust.dp, "the close", |s| s.closed_by_limit >= 1).await;
     served(&t).await;
-    mem.check("lightweight connections", 4 * MIB);
+    mem.assert_under("lightweight connections", 4 * MIB);
 }
 
 // ----------------------------------------------------------------------
@@ -501,7 +430,7 @@ async fn bad_content_is_dropped_and_counted() {
     let _serial = SERIAL.lock().await;
     let t = target("hostile-content", config()).await;
     let me = "127.0.0.1:8:0";
-    let mem = MemWatch::start();
+    let mem = PeakWatch::start();
     let mut raw = Raw::connect(&t.rust.node, me).await;
     let greeter = t.rust.dp.pid_of(&t.greeter.get_cell()).unwrap();
 
@@ -597,7 +526,7 @@ async fn bad_content_is_dropped_and_counted() {
     .await;
     assert_eq!(t.rust.dp.stats().closed_by_limit, 0);
     served(&t).await;
-    mem.check("bad content", 4 * MIB);
+    mem.assert_under("bad content", 4 * MIB);
 }
 
 /// Named lookups and sends reach only exposed actors.
@@ -641,7 +570,7 @@ async fn flood_of_small_messages() {
     let _serial = SERIAL.lock().await;
     let t = target("hostile-flood", config()).await;
     let me = "127.0.0.1:10:0";
-    let mem = MemWatch::start();
+    let mem = PeakWatch::start();
     let mut raw = Raw::connect(&t.rust.node, me).await;
     // Before recognition nothing drains the session's queue, and what
     // passes its bound is shed; the flood is meant for a running session.
@@ -709,7 +638,7 @@ async fn flood_of_small_messages() {
     // of them, far beyond the channels' bounds yet far below the 100 000
     // × (frame + message + task overhead) a queue without bound would hold
     // had the greeter fallen behind.
-    mem.check("flood", 16 * MIB);
+    mem.assert_under("flood", 16 * MIB);
 }
 
 /// A peer that floods lookups and never reads their answers is closed
@@ -719,7 +648,7 @@ async fn peer_that_never_reads_is_closed() {
     let _serial = SERIAL.lock().await;
     let t = target("hostile-noread", config().with_max_outbound_bytes(2 * MIB)).await;
     let me = "127.0.0.1:11:0";
-    let mem = MemWatch::start();
+    let mem = PeakWatch::start();
     let mut raw = Raw::connect(&t.rust.node, me).await;
     info_when(&t.rust.dp, me, |i| i.kind != dp_tcp::PeerKind::Probing).await;
     let nc = raw.open(&Identifier::Node(t.rust.node.clone())).await;
@@ -752,5 +681,5 @@ async fn peer_that_never_reads_is_closed() {
     // chunks are Vecs grown by doubling, so up to twice their length,
     // ≈ 4.2 MiB; plus the read buffer and the decoder's partial frame.
     // 8 MiB leaves room for the allocator's slack.
-    mem.check("never-reading peer", 8 * MIB);
+    mem.assert_under("never-reading peer", 8 * MIB);
 }
