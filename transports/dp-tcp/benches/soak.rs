@@ -23,9 +23,11 @@
 //! own address, written with `write_all`: unlike `PlainNode::send`, which
 //! queues without bound, it is slowed down by TCP flow control as soon as
 //! DpTcp stops reading. What DpTcp hands to the session is bounded (channel and
-//! inbound window); past the session, ractor queues messages in the
-//! receiving actor's mailbox, which has no bound: see `docs/hardening.md`
-//! ("DpTcp"), "What is not bounded".
+//! inbound window), and so is the receiving actor's mailbox: since fork
+//! patch 0012 a message's inbound credit is held until the actor takes it
+//! out of its mailbox, so a slow receiver stops DpTcp reading and stalls
+//! the sender instead of growing the heap (the hostile test
+//! `flood_of_small_messages_to_a_slow_actor` asserts the bound).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;

@@ -24,7 +24,7 @@ use dp_tcp::{DpTcp, DpTcpConfig, NodeStats, PeerInfo};
 use dp_wire::binary::Encode;
 use dp_wire::dp::{Identifier, LocalProcessId, Message, NCMsg, NodeId, ProcessId, ProcessSignal};
 use dp_wire::ntt::{self, ConnectionRequest, ControlHeader, EndPointAddress};
-use kaisui_alloc_count::{CountingAlloc, PeakWatch};
+use kaisui_alloc_count::{mib, CountingAlloc, PeakWatch};
 use ractor::{Actor, ActorRef};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -639,6 +639,86 @@ async fn flood_of_small_messages() {
     // × (frame + message + task overhead) a queue without bound would hold
     // had the greeter fallen behind.
     mem.assert_under("flood", 16 * MIB);
+}
+
+/// Small casts for 10 s, written as fast as the socket takes them, to a
+/// Rust actor that takes about a millisecond per cast. A cast's inbound
+/// credit is held until the actor takes it out of its mailbox (fork patch
+/// 0012), so DpTcp stops reading and TCP flow control stalls the sender
+/// instead of the node queueing the backlog; the good peer is served
+/// during the flood and after it.
+#[test_log::test(tokio::test(flavor = "multi_thread", worker_threads = 2))]
+async fn flood_of_small_messages_to_a_slow_actor() {
+    let _serial = SERIAL.lock().await;
+    let t = target("hostile-slow", config()).await;
+    let me = "127.0.0.1:13:0";
+    let handled = Arc::new(AtomicUsize::new(0));
+    let (slow, slow_handle) = Actor::spawn(
+        Some("slow-hostile-slow".into()),
+        Greeter,
+        Hellos::Slow(Duration::from_millis(1), handled.clone()),
+    )
+    .await
+    .expect("slow greeter starts");
+    let mem = PeakWatch::start();
+    let mut raw = Raw::connect(&t.rust.node, me).await;
+    info_when(&t.rust.dp, me, |i| i.kind != dp_tcp::PeerKind::Probing).await;
+    let slow_pid = t.rust.dp.pid_of(&slow.get_cell()).unwrap();
+    let to = raw.open(&Identifier::Process(slow_pid)).await;
+    // NT-TCP frames carry no sequence numbers: one batch of casts, written
+    // over and over, is the flood.
+    let mut cast = Vec::new();
+    hello(&Greeting::new("x")).encode_frame(&mut cast);
+    const BATCH: usize = 1000;
+    for _ in 0..BATCH {
+        raw.conn.send(to, &cast).unwrap();
+    }
+    let batch = raw.conn.poll_transmit().unwrap();
+    // Read what the node sends meanwhile, so that only inbound is at stake.
+    let (mut rd, mut wr) = raw.stream.into_split();
+    let reader = tokio::spawn(async move {
+        let mut buf = vec![0u8; 16 * 1024];
+        while matches!(rd.read(&mut buf).await, Ok(k) if k > 0) {}
+    });
+    let writer = tokio::spawn(async move {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let mut sent = 0;
+        // write_all blocks once the node stops reading and the kernel's
+        // buffers are full; the deadline ends it either way.
+        while let Ok(Ok(())) = tokio::time::timeout_at(deadline, wr.write_all(&batch)).await {
+            sent += BATCH;
+        }
+        (sent, wr)
+    });
+    // Served while DpTcp holds the flood back.
+    info_when(&t.rust.dp, me, |i| i.session_waits >= 1).await;
+    served(&t).await;
+    let (sent, wr) = writer.await.expect("flood task");
+    let info = info_when(&t.rust.dp, me, |_| true).await;
+    tracing::info!(
+        sent,
+        handled = handled.load(Ordering::Relaxed),
+        session_waits = info.session_waits,
+        "flood to a slow actor over, peak growth {:.1} MiB",
+        mib(mem.growth())
+    );
+    // The slow actor would need minutes for the backlog it was sent; drop
+    // it.
+    slow.kill();
+    let _ = slow_handle.await;
+    drop(wr);
+    reader.abort();
+    served(&t).await;
+    // What may pile up: the session channel (1024 messages) and the
+    // inbound window (1024, each counted until the slow actor takes it out
+    // of its mailbox), one 64 KiB read's worth of decoded frames (under
+    // 2 000 casts); the rest of the flood waits in the kernel's socket
+    // buffers (not heap) and in the sender. Each cast is ~200 bytes in
+    // flight, so that is ~1 MiB. A node that read the whole flood into the
+    // mailbox would hold every cast the actor (a few hundred a second) has
+    // not handled, ~130 bytes each: hundreds of thousands in 10 s, tens of
+    // MiB.
+    mem.assert_under("flood to a slow actor", 16 * MIB);
 }
 
 /// A peer that floods lookups and never reads their answers is closed

@@ -122,6 +122,9 @@ pub enum Hellos {
     Forward(mpsc::UnboundedSender<Greeting>),
     /// Only counts it (never falls behind a flood).
     Count(Arc<AtomicUsize>),
+    /// Sleeps this long, then counts it: a slow actor, which a flood
+    /// leaves behind.
+    Slow(Duration, Arc<AtomicUsize>),
 }
 
 impl From<mpsc::UnboundedSender<Greeting>> for Hellos {
@@ -164,6 +167,10 @@ impl Actor for Greeter {
                     let _ = tx.send(g);
                 }
                 Hellos::Count(n) => {
+                    n.fetch_add(1, Ordering::Relaxed);
+                }
+                Hellos::Slow(delay, n) => {
+                    tokio::time::sleep(*delay).await;
                     n.fetch_add(1, Ordering::Relaxed);
                 }
             },
