@@ -43,7 +43,14 @@ fn types() -> TypeRegistry {
         .call("Ask", "Ask", "AskReply")
 }
 
-fn ctx_with(node: &str, incarnation: i32, dir: FakeDirectory) -> Arc<Context> {
+/// The context of a node `node` with `incarnation`, local actors `dir` and
+/// one `spawnable` closure label.
+fn context(
+    node: &str,
+    incarnation: i32,
+    dir: impl LocalDirectory + 'static,
+    spawnable: &str,
+) -> Arc<Context> {
     Arc::new(Context {
         node: NodeId::new(node),
         incarnation,
@@ -53,9 +60,13 @@ fn ctx_with(node: &str, incarnation: i32, dir: FakeDirectory) -> Arc<Context> {
         call_timeout: Duration::from_secs(30),
         max_pending: 4,
         directory: Arc::new(dir),
-        spawnable: HashSet::from(["Kaisui.Workers.counter".to_owned()]),
+        spawnable: HashSet::from([spawnable.to_owned()]),
         recognize_timeout: Duration::from_secs(5),
     })
+}
+
+fn ctx_with(node: &str, incarnation: i32, dir: FakeDirectory) -> Arc<Context> {
+    context(node, incarnation, dir, "Kaisui.Workers.counter")
 }
 
 fn default_dir() -> FakeDirectory {
@@ -65,11 +76,33 @@ fn default_dir() -> FakeDirectory {
     }
 }
 
+/// Our translator towards the peer, as `Translator::new` leaves it.
+fn fresh() -> Translator {
+    Translator::new(ctx_with(US, INC, default_dir()), NodeId::new(PEER))
+}
+
 fn translator() -> Translator {
-    plain(Translator::new(
-        ctx_with(US, INC, default_dir()),
-        NodeId::new(PEER),
-    ))
+    plain(fresh())
+}
+
+/// `translator()` with the peer's connection `lcid` open towards `id`, and
+/// the time that was done at.
+fn opened(lcid: u32, id: Identifier) -> (Translator, Instant) {
+    let mut t = translator();
+    let now = Instant::now();
+    open(&mut t, lcid, id, now);
+    (t, now)
+}
+
+/// `translator()`, the time, and `target`: the peer's process 8 as the
+/// session addresses it in calls.
+fn calling() -> (Translator, Instant, u64) {
+    (translator(), Instant::now(), remote_pid(theirs(8).local))
+}
+
+/// `opened` with the peer's NC connected to ours on lcid 1024.
+fn node_opened() -> (Translator, Instant) {
+    opened(1024, our_node())
 }
 
 /// `t` as after its probe was answered `Nothing` (a plain DP peer), with
@@ -100,6 +133,16 @@ fn theirs(counter: i32) -> ProcessId {
             counter,
         },
     }
+}
+
+/// Our node (its NC) as an Identifier.
+fn our_node() -> Identifier {
+    Identifier::Node(NodeId::new(US))
+}
+
+/// The peer's node (its NC) as an Identifier.
+fn peer_node() -> Identifier {
+    Identifier::Node(NodeId::new(PEER))
 }
 
 fn enc<T: Encode>(v: &T) -> Vec<u8> {
@@ -136,6 +179,55 @@ fn ncmsg(sender: Identifier, signal: ProcessSignal) -> Bytes {
     Bytes::from(enc(&NCMsg { sender, signal }))
 }
 
+/// The peer's `sender` sends our NC `signal` on `lcid`.
+fn nc_signal(
+    t: &mut Translator,
+    lcid: u32,
+    sender: Identifier,
+    signal: ProcessSignal,
+    now: Instant,
+) {
+    t.handle_peer_frame(lcid, ncmsg(sender, signal), now);
+}
+
+/// The peer's `from` asks our NC, on `lcid`, where `label` is.
+fn where_is(t: &mut Translator, lcid: u32, from: Identifier, label: &str, now: Instant) {
+    nc_signal(t, lcid, from, ProcessSignal::WhereIs(label.into()), now);
+}
+
+/// The peer's NC sends `message` to our process `to`, on `lcid`.
+fn usend_to_us(t: &mut Translator, lcid: u32, to: LocalProcessId, message: Message, now: Instant) {
+    let signal = ProcessSignal::UnreliableSend { to, message };
+    nc_signal(t, lcid, peer_node(), signal, now);
+}
+
+/// A `WhereIsReply` for `label` in build `fp`.
+fn where_is_reply(fp: Fingerprint, label: &str, pid: Option<ProcessId>) -> Message {
+    Message::new(
+        fp,
+        enc(&WhereIsReply {
+            label: label.into(),
+            pid,
+        }),
+    )
+}
+
+/// Our NC's frame answering `to`'s WhereIs `label`, in build `fp`.
+fn where_is_answer(
+    to: &ProcessId,
+    fp: Fingerprint,
+    label: &str,
+    pid: Option<ProcessId>,
+) -> Vec<u8> {
+    enc(&NCMsg {
+        sender: our_node(),
+        signal: ProcessSignal::UnreliableSend {
+            to: to.local,
+            message: where_is_reply(fp, label, pid),
+        },
+    })
+}
+
 fn cast(to: u64, what: &[u8], variant: &str) -> NetworkMessage {
     node_msg(node_message::Msg::Cast(node::Cast {
         to,
@@ -156,10 +248,48 @@ fn call(to: u64, tag: u64, what: &[u8], variant: &str, timeout_ms: Option<u64>) 
     }))
 }
 
+fn call_reply(to: u64, tag: u64, what: &[u8]) -> NetworkMessage {
+    node_msg(node_message::Msg::Reply(node::CallReply {
+        to,
+        tag,
+        what: what.to_vec(),
+    }))
+}
+
+fn ready() -> NetworkMessage {
+    control_msg(control_message::Msg::Ready(control::Ready {}))
+}
+
+/// A PgJoin of one actor `pid` named `name` to `group` in the remote scope.
+fn pg_join(group: String, pid: u64, name: &str) -> NetworkMessage {
+    control_msg(control_message::Msg::PgJoin(control::PgJoin {
+        group,
+        actors: vec![control::Actor {
+            pid,
+            name: Some(name.into()),
+        }],
+        scope: REMOTE_SCOPE.into(),
+    }))
+}
+
 fn ractor_packed(field: &[u8]) -> Vec<u8> {
     let mut v = (field.len() as u64).to_be_bytes().to_vec();
     v.extend_from_slice(field);
     v
+}
+
+/// A Haskell call's payload: the reply address, then `what`.
+fn with_reply_to(reply_to: &ProcessId, what: &[u8]) -> Vec<u8> {
+    let mut payload = enc(reply_to);
+    payload.extend_from_slice(what);
+    payload
+}
+
+/// `m` as a kaisui peer's agent carries it: a length-prefixed protobuf in
+/// a message of the kaisui wire type.
+fn kaisui_frame(m: &NetworkMessage) -> Bytes {
+    let bytes = prost::Message::encode_to_vec(m);
+    msg_frame(kaisui_wire_fingerprint(), &ractor_packed(&bytes))
 }
 
 /// Sends of process messages among `acts`, as (connection target, frame).
@@ -174,35 +304,40 @@ fn sent_frames(acts: &[DpAction]) -> Vec<Vec<u8>> {
 
 /// A translator fresh from `connected()`, its probe's actions taken.
 fn probing() -> Translator {
-    let mut t = Translator::new(ctx_with(US, INC, default_dir()), NodeId::new(PEER));
+    let mut t = fresh();
     t.connected(Instant::now());
     actions(&mut t);
     t
 }
 
-/// The peer's NC answers our probe with `pid`, in build `fp`.
-fn answer_probe(t: &mut Translator, fp: Fingerprint, pid: Option<ProcessId>, now: Instant) {
-    open(t, 1024, Identifier::Node(NodeId::new(US)), now);
-    let reply = WhereIsReply {
-        label: PROBE_LABEL.into(),
-        pid,
-    };
-    t.handle_peer_frame(
+/// The peer's NC, on lcid 1024 which it opens, answers our WhereIs from
+/// synthetic `counter` with `pid` for `label`, in build `fp`.
+fn answer_where_is(
+    t: &mut Translator,
+    counter: i32,
+    fp: Fingerprint,
+    label: &str,
+    pid: Option<ProcessId>,
+    now: Instant,
+) {
+    open(t, 1024, our_node(), now);
+    usend_to_us(
+        t,
         1024,
-        ncmsg(
-            Identifier::Node(NodeId::new(PEER)),
-            ProcessSignal::UnreliableSend {
-                to: ours(FIRST_SYNTHETIC_COUNTER).local,
-                message: Message::new(fp, enc(&reply)),
-            },
-        ),
+        ours(counter).local,
+        where_is_reply(fp, label, pid),
         now,
     );
 }
 
+/// The peer's NC answers our probe with `pid`, in build `fp`.
+fn answer_probe(t: &mut Translator, fp: Fingerprint, pid: Option<ProcessId>, now: Instant) {
+    answer_where_is(t, FIRST_SYNTHETIC_COUNTER, fp, PROBE_LABEL, pid, now);
+}
+
 #[test]
 fn connected_probes_the_peer_nc_and_a_plain_peer_then_yields_ready() {
-    let mut t = Translator::new(ctx_with(US, INC, default_dir()), NodeId::new(PEER));
+    let mut t = fresh();
     let now = Instant::now();
     t.connected(now);
     assert_eq!(t.kind(), &PeerKind::Probing);
@@ -216,12 +351,12 @@ fn connected_probes_the_peer_nc_and_a_plain_peer_then_yields_ready() {
         vec![
             DpAction::Open {
                 conn: 0,
-                from: Identifier::Node(NodeId::new(US)),
-                to: Identifier::Node(NodeId::new(PEER)),
+                from: our_node(),
+                to: peer_node(),
             },
             DpAction::Send {
                 conn: 0,
-                frame: enc(&Identifier::Node(NodeId::new(PEER))),
+                frame: enc(&peer_node()),
             },
             DpAction::Send {
                 conn: 0,
@@ -232,34 +367,23 @@ fn connected_probes_the_peer_nc_and_a_plain_peer_then_yields_ready() {
             },
         ]
     );
-    answer_probe(
-        &mut t,
-        Build::default().where_is_reply().fingerprint(),
-        None,
-        now,
-    );
+    let dp_build = Build::default().where_is_reply().fingerprint();
+    answer_probe(&mut t, dp_build, None, now);
     assert_eq!(t.kind(), &PeerKind::Plain);
     assert_eq!(events(&mut t), vec![Event::Recognized(PeerKind::Plain)]);
+    let marker = format!("{PEER}/session@{US}");
     assert_eq!(
         session(&mut t),
         vec![
-            control_msg(control_message::Msg::Ready(control::Ready {})),
-            control_msg(control_message::Msg::PgJoin(control::PgJoin {
-                group: format!("{PEER}/session@{US}"),
-                actors: vec![control::Actor {
-                    pid: SESSION_MARKER_PID,
-                    name: Some("kaisui.dp-tcp.session".into()),
-                }],
-                scope: REMOTE_SCOPE.into(),
-            })),
+            ready(),
+            pg_join(marker, SESSION_MARKER_PID, "kaisui.dp-tcp.session"),
         ]
     );
 }
 
 #[test]
 fn an_unanswered_probe_makes_a_plain_peer_at_its_deadline() {
-    let mut t = probing();
-    let now = Instant::now();
+    let (mut t, now) = (probing(), Instant::now());
     let deadline = t.poll_timeout().expect("the probe's deadline");
     assert!(deadline <= now + Duration::from_secs(5));
     t.handle_timeout(deadline);
@@ -270,69 +394,33 @@ fn an_unanswered_probe_makes_a_plain_peer_at_its_deadline() {
 
 #[test]
 fn where_is_before_the_probe_reply_is_held_and_answered_in_the_learned_build() {
-    let mut t = probing();
-    let now = Instant::now();
-    open(&mut t, 1025, Identifier::Node(NodeId::new(US)), now);
-    t.handle_peer_frame(
-        1025,
-        ncmsg(
-            Identifier::Process(theirs(8)),
-            ProcessSignal::WhereIs("greeter".into()),
-        ),
-        now,
-    );
+    let (mut t, now) = (probing(), Instant::now());
+    open(&mut t, 1025, our_node(), now);
+    where_is(&mut t, 1025, Identifier::Process(theirs(8)), "greeter", now);
     assert!(sent_frames(&actions(&mut t)).is_empty(), "held");
     let their_fp = Fingerprint::new(1, 2);
     answer_probe(&mut t, their_fp, None, now);
     // Until the session is up, which it tells by writing its Ready.
     assert!(sent_frames(&actions(&mut t)).is_empty(), "held");
-    t.handle_session(
-        control_msg(control_message::Msg::Ready(control::Ready {})),
-        now,
-    );
-    let expected = NCMsg {
-        sender: Identifier::Node(NodeId::new(US)),
-        signal: ProcessSignal::UnreliableSend {
-            to: theirs(8).local,
-            message: Message::new(
-                their_fp,
-                enc(&WhereIsReply {
-                    label: "greeter".into(),
-                    pid: Some(ours(5)),
-                }),
-            ),
-        },
-    };
-    assert_eq!(sent_frames(&actions(&mut t)), vec![enc(&expected)]);
+    t.handle_session(ready(), now);
+    let expected = where_is_answer(&theirs(8), their_fp, "greeter", Some(ours(5)));
+    assert_eq!(sent_frames(&actions(&mut t)), vec![expected]);
 }
 
 #[test]
 fn the_kaisui_label_is_answered_at_once_with_our_node_agent() {
-    let mut t = probing();
-    let now = Instant::now();
-    open(&mut t, 1025, Identifier::Node(NodeId::new(US)), now);
-    t.handle_peer_frame(
-        1025,
-        ncmsg(
-            Identifier::Process(theirs(-3)),
-            ProcessSignal::WhereIs(KAISUI_NODE_LABEL.into()),
-        ),
-        now,
+    let (mut t, now) = (probing(), Instant::now());
+    open(&mut t, 1025, our_node(), now);
+    let asker = theirs(-3);
+    let from = Identifier::Process(asker.clone());
+    where_is(&mut t, 1025, from, KAISUI_NODE_LABEL, now);
+    let expected = where_is_answer(
+        &asker,
+        Build::default().where_is_reply().fingerprint(),
+        KAISUI_NODE_LABEL,
+        Some(ours(NODE_AGENT_COUNTER)),
     );
-    let expected = NCMsg {
-        sender: Identifier::Node(NodeId::new(US)),
-        signal: ProcessSignal::UnreliableSend {
-            to: theirs(-3).local,
-            message: Message::new(
-                Build::default().where_is_reply().fingerprint(),
-                enc(&WhereIsReply {
-                    label: KAISUI_NODE_LABEL.into(),
-                    pid: Some(ours(NODE_AGENT_COUNTER)),
-                }),
-            ),
-        },
-    };
-    assert_eq!(sent_frames(&actions(&mut t)), vec![enc(&expected)]);
+    assert_eq!(sent_frames(&actions(&mut t)), vec![expected]);
 }
 
 fn name(name: &str, connection_string: &str) -> ractor_cluster::protocol::auth::NameMessage {
@@ -346,8 +434,7 @@ fn name(name: &str, connection_string: &str) -> ractor_cluster::protocol::auth::
 
 #[test]
 fn a_kaisui_peer_gets_every_session_message_encapsulated_and_unchanged() {
-    let mut t = probing();
-    let now = Instant::now();
+    let (mut t, now) = (probing(), Instant::now());
     let agent = theirs(NODE_AGENT_COUNTER);
     // The peer's session may speak before our probe is answered.
     let auth = NetworkMessage {
@@ -362,21 +449,9 @@ fn a_kaisui_peer_gets_every_session_message_encapsulated_and_unchanged() {
             },
         )),
     };
-    let wire = |m: &NetworkMessage| {
-        let bytes = prost::Message::encode_to_vec(m);
-        let mut payload = (bytes.len() as u64).to_be_bytes().to_vec();
-        payload.extend_from_slice(&bytes);
-        payload
-    };
-    open(
-        &mut t,
-        1030,
-        Identifier::Process(ours(NODE_AGENT_COUNTER)),
-        now,
-    );
-    let mut frame = Vec::new();
-    encode_frame(kaisui_wire_fingerprint(), &wire(&auth), &mut frame);
-    t.handle_peer_frame(1030, Bytes::from(frame), now);
+    let agent_conn = Identifier::Process(ours(NODE_AGENT_COUNTER));
+    open(&mut t, 1030, agent_conn, now);
+    t.handle_peer_frame(1030, kaisui_frame(&auth), now);
     assert!(session(&mut t).is_empty());
     answer_probe(&mut t, Fingerprint::new(1, 2), Some(agent.clone()), now);
     assert_eq!(
@@ -398,8 +473,7 @@ fn a_kaisui_peer_gets_every_session_message_encapsulated_and_unchanged() {
             sessions: names,
         }))
     };
-    let ready = control_msg(control_message::Msg::Ready(control::Ready {}));
-    for m in [auth.clone(), ping.clone(), ready.clone()] {
+    for m in [auth.clone(), ping.clone(), ready()] {
         t.handle_session(m, now);
     }
     t.handle_session(
@@ -419,17 +493,13 @@ fn a_kaisui_peer_gets_every_session_message_encapsulated_and_unchanged() {
         }
     );
     let frames: Vec<_> = sent_frames(&acts)[1..].to_vec();
-    let expect = |m: &NetworkMessage| {
-        let mut f = Vec::new();
-        encode_frame(kaisui_wire_fingerprint(), &wire(m), &mut f);
-        f
-    };
+    let expect = |m: &NetworkMessage| kaisui_frame(m).to_vec();
     assert_eq!(
         frames,
         vec![
             expect(&auth),
             expect(&ping),
-            expect(&ready),
+            expect(&ready()),
             expect(&sessions(vec![name("c@localhost", "127.0.0.1:9003:0")])),
         ]
     );
@@ -447,20 +517,10 @@ fn a_kaisui_peer_gets_every_session_message_encapsulated_and_unchanged() {
 
 #[test]
 fn kaisui_messages_from_a_plain_peer_or_of_other_types_are_dropped() {
-    let mut t = translator();
-    let now = Instant::now();
-    open(
-        &mut t,
-        1030,
-        Identifier::Process(ours(NODE_AGENT_COUNTER)),
-        now,
-    );
-    let mut frame = Vec::new();
-    encode_frame(kaisui_wire_fingerprint(), &0u64.to_be_bytes(), &mut frame);
-    t.handle_peer_frame(1030, Bytes::from(frame), now);
-    let mut frame = Vec::new();
-    encode_frame(fp("Hello"), &0u64.to_be_bytes(), &mut frame);
-    t.handle_peer_frame(1030, Bytes::from(frame), now);
+    let (mut t, now) = opened(1030, Identifier::Process(ours(NODE_AGENT_COUNTER)));
+    let empty = 0u64.to_be_bytes();
+    t.handle_peer_frame(1030, msg_frame(kaisui_wire_fingerprint(), &empty), now);
+    t.handle_peer_frame(1030, msg_frame(fp("Hello"), &empty), now);
     assert!(session(&mut t).is_empty());
     assert_eq!(t.counters().ignored, 1);
     assert_eq!(t.counters().unknown_type, 1);
@@ -481,58 +541,20 @@ fn plain_dp_sessions_are_recognised_by_name() {
 
 #[test]
 fn probe_reply_teaches_the_peer_where_is_reply_fingerprint() {
-    let mut t = probing();
-    let now = Instant::now();
+    let (mut t, now) = (probing(), Instant::now());
     // A peer built with another distributed-process hash.
     let their_fp = Fingerprint::new(1, 2);
-    open(&mut t, 1024, Identifier::Node(NodeId::new(US)), now);
-    let reply = WhereIsReply {
-        label: PROBE_LABEL.into(),
-        pid: None,
-    };
-    t.handle_peer_frame(
-        1024,
-        ncmsg(
-            Identifier::Node(NodeId::new(PEER)),
-            ProcessSignal::UnreliableSend {
-                to: ours(FIRST_SYNTHETIC_COUNTER).local,
-                message: Message::new(their_fp, enc(&reply)),
-            },
-        ),
-        now,
-    );
+    answer_probe(&mut t, their_fp, None, now);
     assert_eq!(t.learned().where_is_reply, Some(their_fp));
     // The probe is ours: no WhereIs event, only what it told.
     assert_eq!(events(&mut t), vec![Event::Recognized(PeerKind::Plain)]);
-    t.handle_session(
-        control_msg(control_message::Msg::Ready(control::Ready {})),
-        now,
-    );
+    t.handle_session(ready(), now);
 
     // Later answers to the peer use the learned fingerprint.
-    t.handle_peer_frame(
-        1024,
-        ncmsg(
-            Identifier::Process(theirs(8)),
-            ProcessSignal::WhereIs("greeter".into()),
-        ),
-        now,
-    );
+    where_is(&mut t, 1024, Identifier::Process(theirs(8)), "greeter", now);
     let frames = sent_frames(&actions(&mut t));
-    let expected = NCMsg {
-        sender: Identifier::Node(NodeId::new(US)),
-        signal: ProcessSignal::UnreliableSend {
-            to: theirs(8).local,
-            message: Message::new(
-                their_fp,
-                enc(&WhereIsReply {
-                    label: "greeter".into(),
-                    pid: Some(ours(5)),
-                }),
-            ),
-        },
-    };
-    assert_eq!(frames, vec![enc(&expected)]);
+    let expected = where_is_answer(&theirs(8), their_fp, "greeter", Some(ours(5)));
+    assert_eq!(frames, vec![expected]);
 }
 
 fn hexb(s: &str) -> Bytes {
@@ -604,17 +626,8 @@ fn where_is_answers_are_byte_identical_to_capture_03() {
 
 #[test]
 fn where_is_for_a_non_remotable_actor_answers_nothing() {
-    let mut t = translator();
-    let now = Instant::now();
-    open(&mut t, 1024, Identifier::Node(NodeId::new(US)), now);
-    t.handle_peer_frame(
-        1024,
-        ncmsg(
-            Identifier::Process(theirs(8)),
-            ProcessSignal::WhereIs("hidden".into()),
-        ),
-        now,
-    );
+    let (mut t, now) = node_opened();
+    where_is(&mut t, 1024, Identifier::Process(theirs(8)), "hidden", now);
     let frames = sent_frames(&actions(&mut t));
     let reply = enc(&WhereIsReply {
         label: "hidden".into(),
@@ -625,27 +638,11 @@ fn where_is_for_a_non_remotable_actor_answers_nothing() {
 
 #[test]
 fn where_is_from_a_node_sender_or_third_node_is_not_answered() {
-    let mut t = translator();
-    let now = Instant::now();
-    open(&mut t, 1024, Identifier::Node(NodeId::new(US)), now);
-    t.handle_peer_frame(
-        1024,
-        ncmsg(
-            Identifier::Node(NodeId::new(PEER)),
-            ProcessSignal::WhereIs("greeter".into()),
-        ),
-        now,
-    );
+    let (mut t, now) = node_opened();
+    where_is(&mut t, 1024, peer_node(), "greeter", now);
     let mut third = theirs(8);
     third.node = NodeId::new("10.0.0.1:1:0");
-    t.handle_peer_frame(
-        1024,
-        ncmsg(
-            Identifier::Process(third),
-            ProcessSignal::WhereIs("greeter".into()),
-        ),
-        now,
-    );
+    where_is(&mut t, 1024, Identifier::Process(third), "greeter", now);
     assert!(actions(&mut t).is_empty());
 }
 
@@ -692,41 +689,26 @@ fn rust_cast_of_an_unregistered_variant_is_not_sent() {
 
 #[test]
 fn rust_call_carries_a_synthetic_reply_pid_and_the_reply_comes_back() {
-    let mut t = translator();
-    let now = Instant::now();
-    let target = remote_pid(theirs(8).local);
+    let (mut t, now, target) = calling();
     let what = ractor_packed(b"question");
     t.handle_session(call(target, 42, &what, "Ask", Some(1000)), now);
     let frames = sent_frames(&actions(&mut t));
     let reply_pid = ours(FIRST_SYNTHETIC_COUNTER);
-    let mut payload = enc(&reply_pid);
-    payload.extend_from_slice(&what);
+    let payload = with_reply_to(&reply_pid, &what);
     assert_eq!(frames[1], msg_frame(fp("Ask"), &payload).to_vec());
     assert_eq!(t.poll_timeout(), Some(now + Duration::from_millis(1000)));
 
     // Haskell: send replyTo (AskReply "answer").
     open(&mut t, 1030, Identifier::Process(reply_pid), now);
-    t.handle_peer_frame(
-        1030,
-        msg_frame(fp("AskReply"), &ractor_packed(b"answer")),
-        now,
-    );
-    assert_eq!(
-        session(&mut t),
-        vec![node_msg(node_message::Msg::Reply(node::CallReply {
-            to: target,
-            tag: 42,
-            what: b"answer".to_vec(),
-        }))]
-    );
+    let answer = msg_frame(fp("AskReply"), &ractor_packed(b"answer"));
+    t.handle_peer_frame(1030, answer, now);
+    assert_eq!(session(&mut t), vec![call_reply(target, 42, b"answer")]);
     assert_eq!(t.poll_timeout(), None);
 }
 
 #[test]
 fn rust_call_reply_of_the_wrong_type_or_length_is_dropped_and_the_call_still_waits() {
-    let mut t = translator();
-    let now = Instant::now();
-    let target = remote_pid(theirs(8).local);
+    let (mut t, now, target) = calling();
     t.handle_session(call(target, 1, &ractor_packed(b"q"), "Ask", None), now);
     actions(&mut t);
     let reply_pid = ours(FIRST_SYNTHETIC_COUNTER);
@@ -745,9 +727,7 @@ fn rust_call_reply_of_the_wrong_type_or_length_is_dropped_and_the_call_still_wai
 
 #[test]
 fn rust_call_without_timeout_uses_the_default_and_expires() {
-    let mut t = translator();
-    let now = Instant::now();
-    let target = remote_pid(theirs(8).local);
+    let (mut t, now, target) = calling();
     t.handle_session(call(target, 9, &ractor_packed(b"q"), "Ask", None), now);
     actions(&mut t);
     let deadline = now + Duration::from_secs(30);
@@ -756,26 +736,17 @@ fn rust_call_without_timeout_uses_the_default_and_expires() {
     assert_eq!(t.counters().expired, 1);
     assert_eq!(t.poll_timeout(), None);
     // The late reply is dropped.
-    open(
-        &mut t,
-        1024,
-        Identifier::Process(ours(FIRST_SYNTHETIC_COUNTER)),
-        now,
-    );
-    t.handle_peer_frame(
-        1024,
-        msg_frame(fp("AskReply"), &ractor_packed(b"late")),
-        deadline,
-    );
+    let reply_pid = Identifier::Process(ours(FIRST_SYNTHETIC_COUNTER));
+    open(&mut t, 1024, reply_pid, now);
+    let late = msg_frame(fp("AskReply"), &ractor_packed(b"late"));
+    t.handle_peer_frame(1024, late, deadline);
     assert!(session(&mut t).is_empty());
     assert_eq!(t.counters().unmatched_reply, 1);
 }
 
 #[test]
 fn rust_call_of_an_unregistered_variant_or_over_the_table_bound_is_not_sent() {
-    let mut t = translator();
-    let now = Instant::now();
-    let target = remote_pid(theirs(8).local);
+    let (mut t, now, target) = calling();
     t.handle_session(call(target, 1, b"", "Nope", None), now);
     assert!(actions(&mut t).is_empty());
     assert_eq!(t.counters().unknown_type, 1);
@@ -790,9 +761,7 @@ fn rust_call_of_an_unregistered_variant_or_over_the_table_bound_is_not_sent() {
 
 #[test]
 fn synthetic_counters_are_unique_while_pending() {
-    let mut t = translator();
-    let now = Instant::now();
-    let target = remote_pid(theirs(8).local);
+    let (mut t, now, target) = calling();
     t.handle_session(call(target, 1, b"", "Ask", None), now);
     t.handle_session(call(target, 2, b"", "Ask", None), now);
     let frames = sent_frames(&actions(&mut t));
@@ -804,9 +773,7 @@ fn synthetic_counters_are_unique_while_pending() {
 
 #[test]
 fn haskell_send_to_a_rust_actor_becomes_a_cast() {
-    let mut t = translator();
-    let now = Instant::now();
-    open(&mut t, 1024, Identifier::Process(ours(5)), now);
+    let (mut t, now) = opened(1024, Identifier::Process(ours(5)));
     let what = ractor_packed(b"hi");
     t.handle_peer_frame(1024, msg_frame(fp("Hello"), &what), now);
     assert_eq!(session(&mut t), vec![cast(5, &what, "Hello")]);
@@ -814,9 +781,7 @@ fn haskell_send_to_a_rust_actor_becomes_a_cast() {
 
 #[test]
 fn unknown_fingerprint_wrong_incarnation_and_dead_target_are_dropped() {
-    let mut t = translator();
-    let now = Instant::now();
-    open(&mut t, 1024, Identifier::Process(ours(5)), now);
+    let (mut t, now) = opened(1024, Identifier::Process(ours(5)));
     t.handle_peer_frame(1024, msg_frame(Fingerprint::new(7, 7), b"zz"), now);
     assert_eq!(t.counters().unknown_type, 1);
 
@@ -845,23 +810,13 @@ fn unknown_fingerprint_wrong_incarnation_and_dead_target_are_dropped() {
 
 #[test]
 fn haskell_call_to_a_rust_actor_round_trips() {
-    let mut t = translator();
-    let now = Instant::now();
-    open(&mut t, 1024, Identifier::Process(ours(5)), now);
+    let (mut t, now) = opened(1024, Identifier::Process(ours(5)));
     let what = ractor_packed(b"req");
-    let mut payload = enc(&theirs(8));
-    payload.extend_from_slice(&what);
+    let payload = with_reply_to(&theirs(8), &what);
     t.handle_peer_frame(1024, msg_frame(fp("Ask"), &payload), now);
     assert_eq!(session(&mut t), vec![call(5, 1, &what, "Ask", None)]);
 
-    t.handle_session(
-        node_msg(node_message::Msg::Reply(node::CallReply {
-            to: 5,
-            tag: 1,
-            what: b"resp".to_vec(),
-        })),
-        now,
-    );
+    t.handle_session(call_reply(5, 1, b"resp"), now);
     let acts = actions(&mut t);
     assert_eq!(
         acts[0],
@@ -876,107 +831,52 @@ fn haskell_call_to_a_rust_actor_round_trips() {
         msg_frame(fp("AskReply"), &ractor_packed(b"resp")).to_vec()
     );
     // A second reply with the same tag has nothing to answer.
-    t.handle_session(
-        node_msg(node_message::Msg::Reply(node::CallReply {
-            to: 5,
-            tag: 1,
-            what: b"again".to_vec(),
-        })),
-        now,
-    );
+    t.handle_session(call_reply(5, 1, b"again"), now);
     assert!(actions(&mut t).is_empty());
     assert_eq!(t.counters().unmatched_reply, 1);
 }
 
 #[test]
 fn haskell_call_expires_and_bad_reply_addresses_are_dropped() {
-    let mut t = translator();
-    let now = Instant::now();
-    open(&mut t, 1024, Identifier::Process(ours(5)), now);
+    let (mut t, now) = opened(1024, Identifier::Process(ours(5)));
     // No ProcessId in front.
     t.handle_peer_frame(1024, msg_frame(fp("Ask"), &[0xff; 4]), now);
     assert_eq!(t.counters().undecodable, 1);
     // Reply address on a third node.
     let mut third = theirs(8);
     third.node = NodeId::new("10.1.1.1:1:0");
-    let mut payload = enc(&third);
-    payload.extend_from_slice(&ractor_packed(b"q"));
+    let payload = with_reply_to(&third, &ractor_packed(b"q"));
     t.handle_peer_frame(1024, msg_frame(fp("Ask"), &payload), now);
     assert_eq!(t.counters().stale_or_foreign, 1);
     assert!(session(&mut t).is_empty());
 
-    let mut payload = enc(&theirs(8));
-    payload.extend_from_slice(&ractor_packed(b"q"));
+    let payload = with_reply_to(&theirs(8), &ractor_packed(b"q"));
     t.handle_peer_frame(1024, msg_frame(fp("Ask"), &payload), now);
     assert_eq!(session(&mut t).len(), 1);
     let deadline = t.poll_timeout().unwrap();
     assert_eq!(deadline, now + Duration::from_secs(30));
     t.handle_timeout(deadline);
-    t.handle_session(
-        node_msg(node_message::Msg::Reply(node::CallReply {
-            to: 5,
-            tag: 1,
-            what: vec![],
-        })),
-        now,
-    );
+    t.handle_session(call_reply(5, 1, b""), now);
     assert!(actions(&mut t).is_empty());
     assert_eq!(t.counters().expired, 1);
 }
 
 #[test]
 fn named_send_and_usend_reach_rust_actors() {
-    let mut t = translator();
-    let now = Instant::now();
-    open(&mut t, 1024, Identifier::Node(NodeId::new(US)), now);
+    let (mut t, now) = node_opened();
     let what = ractor_packed(b"n");
     let m = Message::new(fp("Hello"), what.clone());
-    t.handle_peer_frame(
-        1024,
-        ncmsg(
-            Identifier::Process(theirs(8)),
-            ProcessSignal::NamedSend {
-                label: "greeter".into(),
-                message: m.clone(),
-            },
-        ),
-        now,
-    );
-    t.handle_peer_frame(
-        1024,
-        ncmsg(
-            Identifier::Process(theirs(8)),
-            ProcessSignal::NamedSend {
-                label: "nobody".into(),
-                message: m.clone(),
-            },
-        ),
-        now,
-    );
-    t.handle_peer_frame(
-        1024,
-        ncmsg(
-            Identifier::Node(NodeId::new(PEER)),
-            ProcessSignal::UnreliableSend {
-                to: ours(5).local,
-                message: m.clone(),
-            },
-        ),
-        now,
-    );
+    let named_send = |label: &str| ProcessSignal::NamedSend {
+        label: label.into(),
+        message: m.clone(),
+    };
+    let from = Identifier::Process(theirs(8));
+    nc_signal(&mut t, 1024, from.clone(), named_send("greeter"), now);
+    nc_signal(&mut t, 1024, from, named_send("nobody"), now);
+    usend_to_us(&mut t, 1024, ours(5).local, m.clone(), now);
     let mut stale = ours(5).local;
     stale.unique += 1;
-    t.handle_peer_frame(
-        1024,
-        ncmsg(
-            Identifier::Node(NodeId::new(PEER)),
-            ProcessSignal::UnreliableSend {
-                to: stale,
-                message: m,
-            },
-        ),
-        now,
-    );
+    usend_to_us(&mut t, 1024, stale, m, now);
     assert_eq!(
         session(&mut t),
         vec![cast(5, &what, "Hello"), cast(5, &what, "Hello")]
@@ -987,25 +887,12 @@ fn named_send_and_usend_reach_rust_actors() {
 
 #[test]
 fn other_nc_signals_are_ignored() {
-    let mut t = translator();
-    let now = Instant::now();
-    open(&mut t, 1024, Identifier::Node(NodeId::new(US)), now);
-    t.handle_peer_frame(
-        1024,
-        ncmsg(
-            Identifier::Process(theirs(8)),
-            ProcessSignal::GetInfo(ours(5)),
-        ),
-        now,
-    );
-    t.handle_peer_frame(
-        1024,
-        ncmsg(
-            Identifier::Process(theirs(8)),
-            ProcessSignal::GetNodeStats(NodeId::new(US)),
-        ),
-        now,
-    );
+    let (mut t, now) = node_opened();
+    let from = Identifier::Process(theirs(8));
+    let info = ProcessSignal::GetInfo(ours(5));
+    nc_signal(&mut t, 1024, from.clone(), info, now);
+    let stats = ProcessSignal::GetNodeStats(NodeId::new(US));
+    nc_signal(&mut t, 1024, from, stats, now);
     assert!(session(&mut t).is_empty());
     assert!(actions(&mut t).is_empty());
     assert_eq!(t.counters().ignored, 2);
@@ -1013,9 +900,7 @@ fn other_nc_signals_are_ignored() {
 
 #[test]
 fn malformed_frames_are_dropped_and_the_connection_keeps_working() {
-    let mut t = translator();
-    let now = Instant::now();
-    open(&mut t, 1024, Identifier::Node(NodeId::new(US)), now);
+    let (mut t, now) = node_opened();
     // A WhereIs with a truncated label, then a bad signal tag.
     let mut bad = enc(&NCMsg {
         sender: Identifier::Process(theirs(8)),
@@ -1038,27 +923,16 @@ fn malformed_frames_are_dropped_and_the_connection_keeps_working() {
     // A frame on an lcid never opened.
     t.handle_peer_frame(4000, Bytes::from_static(&[0]), now);
     // Typed channels are not supported.
-    open(
-        &mut t,
-        1027,
-        Identifier::SendPort(dp_wire::dp::SendPortId {
-            process: ours(5),
-            local: 1,
-        }),
-        now,
-    );
+    let port = dp_wire::dp::SendPortId {
+        process: ours(5),
+        local: 1,
+    };
+    open(&mut t, 1027, Identifier::SendPort(port), now);
     t.handle_peer_frame(1027, Bytes::from_static(&[0]), now);
     assert!(session(&mut t).is_empty());
 
     // Valid traffic on the same connections still goes through.
-    t.handle_peer_frame(
-        1024,
-        ncmsg(
-            Identifier::Process(theirs(8)),
-            ProcessSignal::WhereIs("greeter".into()),
-        ),
-        now,
-    );
+    where_is(&mut t, 1024, Identifier::Process(theirs(8)), "greeter", now);
     assert_eq!(sent_frames(&actions(&mut t)).len(), 2);
     t.handle_peer_frame(1025, msg_frame(fp("Hello"), &ractor_packed(b"x")), now);
     assert_eq!(session(&mut t).len(), 1);
@@ -1066,9 +940,7 @@ fn malformed_frames_are_dropped_and_the_connection_keeps_working() {
 
 #[test]
 fn closed_lightweight_connections_are_forgotten() {
-    let mut t = translator();
-    let now = Instant::now();
-    open(&mut t, 1024, Identifier::Process(ours(5)), now);
+    let (mut t, now) = opened(1024, Identifier::Process(ours(5)));
     t.handle_peer_closed(1024);
     t.handle_peer_frame(1024, msg_frame(fp("Hello"), &ractor_packed(b"x")), now);
     assert!(session(&mut t).is_empty());
@@ -1076,8 +948,7 @@ fn closed_lightweight_connections_are_forgotten() {
 
 #[test]
 fn session_control_messages_are_not_sent_to_a_dp_peer() {
-    let mut t = translator();
-    let now = Instant::now();
+    let (mut t, now) = (translator(), Instant::now());
     for m in [
         control_message::Msg::Ping(control::Ping { timestamp: None }),
         control_message::Msg::Spawn(control::Spawn {
@@ -1108,20 +979,10 @@ fn session_control_messages_are_not_sent_to_a_dp_peer() {
 
 #[test]
 fn terminate_closes_the_connections_an_actor_opened() {
-    let mut t = translator();
-    let now = Instant::now();
-    open(&mut t, 1024, Identifier::Process(ours(5)), now);
-    let mut payload = enc(&theirs(8));
-    payload.extend_from_slice(&ractor_packed(b"q"));
+    let (mut t, now) = opened(1024, Identifier::Process(ours(5)));
+    let payload = with_reply_to(&theirs(8), &ractor_packed(b"q"));
     t.handle_peer_frame(1024, msg_frame(fp("Ask"), &payload), now);
-    t.handle_session(
-        node_msg(node_message::Msg::Reply(node::CallReply {
-            to: 5,
-            tag: 1,
-            what: vec![],
-        })),
-        now,
-    );
+    t.handle_session(call_reply(5, 1, b""), now);
     actions(&mut t);
     t.handle_session(
         control_msg(control_message::Msg::Terminate(control::Terminate {
@@ -1134,8 +995,7 @@ fn terminate_closes_the_connections_an_actor_opened() {
 
 #[test]
 fn whereis_request_answers_with_an_event_and_announce_creates_the_remote_actor_in_its_group() {
-    let mut t = translator();
-    let now = Instant::now();
+    let (mut t, now) = (translator(), Instant::now());
     t.whereis("echo", 7, now + Duration::from_secs(1)).unwrap();
     let frames = sent_frames(&actions(&mut t));
     assert_eq!(
@@ -1145,24 +1005,9 @@ fn whereis_request_answers_with_an_event_and_announce_creates_the_remote_actor_i
             signal: ProcessSignal::WhereIs("echo".into()),
         })
     );
-    open(&mut t, 1024, Identifier::Node(NodeId::new(US)), now);
-    t.handle_peer_frame(
-        1024,
-        ncmsg(
-            Identifier::Node(NodeId::new(PEER)),
-            ProcessSignal::UnreliableSend {
-                to: ours(FIRST_SYNTHETIC_COUNTER).local,
-                message: Message::new(
-                    dp_wire::fingerprint::known::captured::WHERE_IS_REPLY,
-                    enc(&WhereIsReply {
-                        label: "echo".into(),
-                        pid: Some(theirs(8)),
-                    }),
-                ),
-            },
-        ),
-        now,
-    );
+    let captured = dp_wire::fingerprint::known::captured::WHERE_IS_REPLY;
+    let echo = Some(theirs(8));
+    answer_where_is(&mut t, FIRST_SYNTHETIC_COUNTER, captured, "echo", echo, now);
     assert_eq!(
         events(&mut t),
         vec![Event::WhereIs {
@@ -1171,23 +1016,16 @@ fn whereis_request_answers_with_an_event_and_announce_creates_the_remote_actor_i
         }]
     );
     t.announce(ractor_pid_of(&theirs(8)), Some("echo".into()));
+    let group = format!("{PEER}/{PEER_UNIQUE}.8@{US}");
     assert_eq!(
         session(&mut t),
-        vec![control_msg(control_message::Msg::PgJoin(control::PgJoin {
-            group: format!("{PEER}/{PEER_UNIQUE}.8@{US}"),
-            actors: vec![control::Actor {
-                pid: remote_pid(theirs(8).local),
-                name: Some("echo".into()),
-            }],
-            scope: REMOTE_SCOPE.into(),
-        }))]
+        vec![pg_join(group, remote_pid(theirs(8).local), "echo")]
     );
 }
 
 #[test]
 fn whereis_request_times_out_and_bad_replies_fail_it() {
-    let mut t = translator();
-    let now = Instant::now();
+    let (mut t, now) = (translator(), Instant::now());
     t.whereis("slow", 1, now + Duration::from_secs(1)).unwrap();
     t.whereis("bad", 2, now + Duration::from_secs(5)).unwrap();
     t.handle_timeout(now + Duration::from_secs(1));
@@ -1198,16 +1036,13 @@ fn whereis_request_times_out_and_bad_replies_fail_it() {
             result: Err(_)
         }]
     ));
-    open(&mut t, 1024, Identifier::Node(NodeId::new(US)), now);
-    t.handle_peer_frame(
+    open(&mut t, 1024, our_node(), now);
+    let junk = Message::new(Fingerprint::new(3, 3), vec![0xff]);
+    usend_to_us(
+        &mut t,
         1024,
-        ncmsg(
-            Identifier::Node(NodeId::new(PEER)),
-            ProcessSignal::UnreliableSend {
-                to: ours(FIRST_SYNTHETIC_COUNTER - 1).local,
-                message: Message::new(Fingerprint::new(3, 3), vec![0xff]),
-            },
-        ),
+        ours(FIRST_SYNTHETIC_COUNTER - 1).local,
+        junk,
         now,
     );
     assert!(matches!(

@@ -33,18 +33,7 @@ fn b_translator(unique: i32, live: &[u64]) -> Translator {
         remotable: live.iter().copied().collect(),
         alive: HashSet::from([77]),
     };
-    let ctx = Arc::new(Context {
-        node: NodeId::new(B),
-        incarnation: unique,
-        types: types(),
-        build: Build::default(),
-        limits: Limits::default(),
-        call_timeout: Duration::from_secs(30),
-        max_pending: 4,
-        directory: Arc::new(dir),
-        spawnable: HashSet::from(["Main.someFun".to_owned()]),
-        recognize_timeout: Duration::from_secs(5),
-    });
+    let ctx = context(B, unique, dir, "Main.someFun");
     let mut t = super::plain(Translator::new(ctx, NodeId::new(A)));
     t.handle_peer_opened(1024);
     t.handle_peer_frame(
@@ -87,7 +76,7 @@ fn pid_on(node: &str, unique: i32, counter: i32) -> ProcessId {
 }
 
 fn nc(t: &mut Translator, sender: Identifier, signal: ProcessSignal) {
-    t.handle_peer_frame(1024, ncmsg(sender, signal), now());
+    nc_signal(t, 1024, sender, signal, now());
 }
 
 #[test]
@@ -149,38 +138,21 @@ fn links_get_died_byte_identical_to_capture_05() {
 #[test]
 fn one_died_per_watch_links_first_and_duplicates_collapse() {
     let mut t = b_translator(5, &[8]);
-    let w1 = pid_on(A, 1, 8);
-    let w2 = pid_on(A, 1, 9);
+    let w1 = Identifier::Process(pid_on(A, 1, 8));
+    let w2 = Identifier::Process(pid_on(A, 1, 9));
     let target = Identifier::Process(pid_on(B, 5, 8));
-    let mref = |c| MonitorRef {
-        ident: target.clone(),
-        counter: c,
+    let monitor = |c| {
+        ProcessSignal::Monitor(MonitorRef {
+            ident: target.clone(),
+            counter: c,
+        })
     };
-    nc(
-        &mut t,
-        Identifier::Process(w1.clone()),
-        ProcessSignal::Monitor(mref(0)),
-    );
-    nc(
-        &mut t,
-        Identifier::Process(w1.clone()),
-        ProcessSignal::Monitor(mref(0)),
-    );
-    nc(
-        &mut t,
-        Identifier::Process(w1.clone()),
-        ProcessSignal::Monitor(mref(1)),
-    );
-    nc(
-        &mut t,
-        Identifier::Process(w2.clone()),
-        ProcessSignal::Link(target.clone()),
-    );
-    nc(
-        &mut t,
-        Identifier::Process(w2.clone()),
-        ProcessSignal::Link(target.clone()),
-    );
+    let link = || ProcessSignal::Link(target.clone());
+    nc(&mut t, w1.clone(), monitor(0));
+    nc(&mut t, w1.clone(), monitor(0));
+    nc(&mut t, w1.clone(), monitor(1));
+    nc(&mut t, w2.clone(), link());
+    nc(&mut t, w2.clone(), link());
     events(&mut t);
     t.local_died(8, &DiedReason::Normal);
     let expected = hex(&enc(&NCMsg {
@@ -515,46 +487,31 @@ fn spawn_target_without_the_delay_wrapper_and_with_several_labels() {
 
 #[test]
 fn announce_monitors_the_haskell_process_once_and_its_death_stops_the_remote_actor() {
-    let mut t = translator();
-    let now = Instant::now();
-    open(&mut t, 1024, Identifier::Node(NodeId::new(US)), now);
+    let (mut t, now) = node_opened();
     let rpid = ractor_pid_of(&theirs(8));
     t.announce(rpid, Some("echo".into()));
     t.announce(rpid, None);
-    let monitor = enc(&NCMsg {
-        sender: Identifier::Process(ours(NODE_SENDER_COUNTER)),
-        signal: ProcessSignal::Monitor(MonitorRef {
-            ident: Identifier::Process(theirs(8)),
-            counter: 0,
-        }),
-    });
+    let monitor = |counter| {
+        enc(&NCMsg {
+            sender: Identifier::Process(ours(NODE_SENDER_COUNTER)),
+            signal: ProcessSignal::Monitor(MonitorRef {
+                ident: Identifier::Process(theirs(8)),
+                counter,
+            }),
+        })
+    };
     let frames = sent_frames(&actions(&mut t));
-    assert_eq!(frames.iter().filter(|f| **f == monitor).count(), 1);
+    assert_eq!(frames.iter().filter(|f| **f == monitor(0)).count(), 1);
     assert_eq!(session(&mut t).len(), 2, "two PgJoins");
+    let died = |counter, reason| ProcessSignal::Died {
+        who: Identifier::Process(theirs(counter)),
+        reason,
+    };
     // A Died of a process we do not monitor changes nothing.
-    t.handle_peer_frame(
-        1024,
-        ncmsg(
-            Identifier::Node(NodeId::new(PEER)),
-            ProcessSignal::Died {
-                who: Identifier::Process(theirs(9)),
-                reason: DiedReason::Normal,
-            },
-        ),
-        now,
-    );
+    nc_signal(&mut t, 1024, peer_node(), died(9, DiedReason::Normal), now);
     assert!(events(&mut t).is_empty());
-    t.handle_peer_frame(
-        1024,
-        ncmsg(
-            Identifier::Node(NodeId::new(PEER)),
-            ProcessSignal::Died {
-                who: Identifier::Process(theirs(8)),
-                reason: DiedReason::Exception("boom".into()),
-            },
-        ),
-        now,
-    );
+    let boom = DiedReason::Exception("boom".into());
+    nc_signal(&mut t, 1024, peer_node(), died(8, boom), now);
     assert_eq!(
         events(&mut t),
         vec![Event::RemoteDied {
@@ -565,38 +522,25 @@ fn announce_monitors_the_haskell_process_once_and_its_death_stops_the_remote_act
     // A second monitor gets a new ref.
     t.announce(rpid, None);
     let frames = sent_frames(&actions(&mut t));
-    assert!(frames.contains(&enc(&NCMsg {
-        sender: Identifier::Process(ours(NODE_SENDER_COUNTER)),
-        signal: ProcessSignal::Monitor(MonitorRef {
-            ident: Identifier::Process(theirs(8)),
-            counter: 1,
-        }),
-    })));
+    assert!(frames.contains(&monitor(1)));
 }
 
 #[test]
 fn connection_loss_ends_every_remote_actor_with_died_disconnect_and_forgets_watches() {
-    let mut t = translator();
-    let now = Instant::now();
-    open(&mut t, 1024, Identifier::Node(NodeId::new(US)), now);
+    let (mut t, now) = node_opened();
     t.announce(ractor_pid_of(&theirs(9)), None);
     t.announce(ractor_pid_of(&theirs(8)), None);
-    t.handle_peer_frame(
-        1024,
-        ncmsg(
-            Identifier::Process(theirs(3)),
-            ProcessSignal::Link(Identifier::Process(ours(5))),
-        ),
-        now,
-    );
+    let link = ProcessSignal::Link(Identifier::Process(ours(5)));
+    nc_signal(&mut t, 1024, Identifier::Process(theirs(3)), link, now);
     events(&mut t);
     actions(&mut t);
     t.connection_lost();
-    let mut got = events(&mut t);
-    got.sort_by_key(|e| match e {
+    let by_pid = |e: &Event| match e {
         Event::RemoteDied { pid, .. } => *pid,
         _ => 0,
-    });
+    };
+    let mut got = events(&mut t);
+    got.sort_by_key(by_pid);
     let mut want: Vec<_> = [8, 9]
         .into_iter()
         .map(|c| Event::RemoteDied {
@@ -604,10 +548,7 @@ fn connection_loss_ends_every_remote_actor_with_died_disconnect_and_forgets_watc
             reason: "DiedDisconnect".into(),
         })
         .collect();
-    want.sort_by_key(|e| match e {
-        Event::RemoteDied { pid, .. } => *pid,
-        _ => 0,
-    });
+    want.sort_by_key(by_pid);
     assert_eq!(got, want);
     t.local_died(5, &DiedReason::Normal);
     assert!(actions(&mut t).is_empty(), "no Died on a lost connection");
@@ -640,14 +581,7 @@ fn reason_mappings() {
 
 #[test]
 fn barrier_calls_are_answered_here_after_what_was_queued_before() {
-    let mut t = translator();
-    let now = Instant::now();
-    open(
-        &mut t,
-        1024,
-        Identifier::Process(ours(NODE_SENDER_COUNTER)),
-        now,
-    );
+    let (mut t, now) = opened(1024, Identifier::Process(ours(NODE_SENDER_COUNTER)));
     // A reply from Haskell is queued for the session, then the barrier.
     t.handle_session(call(ractor_pid_of(&theirs(8)), 3, b"q", "Ask", None), now);
     let reply_counter = FIRST_SYNTHETIC_COUNTER;
@@ -664,12 +598,6 @@ fn barrier_calls_are_answered_here_after_what_was_queued_before() {
     );
     assert!(actions(&mut t).is_empty(), "nothing goes to the peer");
     let got = session(&mut t);
-    let reply = |tag, what: &[u8]| {
-        node_msg(node_message::Msg::Reply(node::CallReply {
-            to: ractor_pid_of(&theirs(8)),
-            tag,
-            what: what.to_vec(),
-        }))
-    };
+    let reply = |tag, what: &[u8]| call_reply(ractor_pid_of(&theirs(8)), tag, what);
     assert_eq!(got, vec![reply(3, b"answer"), reply(4, b"")]);
 }
