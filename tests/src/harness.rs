@@ -259,6 +259,19 @@ impl TestNode {
         Self::start_on(kind, kind.transport_for(node_name), node_name, cookie, None).await
     }
 
+    /// Start a node like [TestNode::start] whose sessions each hold at most
+    /// `window` received messages before they stop reading from their peer
+    /// (`NodeServer::with_inbound_window`).
+    pub async fn start_with_inbound_window(
+        kind: &dyn TransportKind,
+        node_name: &str,
+        cookie: &str,
+        window: usize,
+    ) -> TestNode {
+        let transport = kind.transport_for(node_name);
+        Self::launch(kind, transport, node_name, cookie, None, window).await
+    }
+
     /// Start a node named `node_name` over `transport`, which is `kind`'s
     /// (for a test that keeps its own handle to the transport), in
     /// `connection_mode` (default: isolated).
@@ -268,6 +281,18 @@ impl TestNode {
         node_name: &str,
         cookie: &str,
         connection_mode: Option<NodeConnectionMode>,
+    ) -> TestNode {
+        let window = ractor_cluster::DEFAULT_INBOUND_WINDOW;
+        Self::launch(kind, transport, node_name, cookie, connection_mode, window).await
+    }
+
+    async fn launch(
+        kind: &dyn TransportKind,
+        transport: Arc<dyn Transport>,
+        node_name: &str,
+        cookie: &str,
+        connection_mode: Option<NodeConnectionMode>,
+        inbound_window: usize,
     ) -> TestNode {
         let (bound_tx, mut bound_rx) = watch::channel(None);
         let transport = Observed {
@@ -282,7 +307,8 @@ impl TestNode {
             None,
             connection_mode,
         )
-        .with_transport(transport);
+        .with_transport(transport)
+        .with_inbound_window(inbound_window);
         let (server, _) = Actor::spawn(None, server, ())
             .await
             .unwrap_or_else(|err| panic!("node {node_name} failed to start: {err}"));

@@ -8,11 +8,12 @@
 //! announcements, and messages that reach their target through them.
 
 use kaisui_interop_msgs::{echo_reply, spawn_echo, EchoMsg};
-use ractor::{ActorRef, MessagingErr, RactorErr};
+use ractor::{Actor, ActorProcessingErr, ActorRef, MessagingErr, RactorErr};
+use tokio::sync::mpsc;
 
 use crate::harness::{
     eventually, exclusive, shutdown_all, unique_tag, Inbox, NodeEvent, TestNode, TransportKind,
-    COOKIE,
+    COOKIE, WAIT,
 };
 
 /// Two nodes over one transport, `b` connected to `a` and both sessions
@@ -29,8 +30,15 @@ pub struct Pair {
 impl Pair {
     /// Start `a` and `b` over `kind` and connect `b` to `a`.
     pub async fn connect(kind: &dyn TransportKind) -> Pair {
+        Self::connect_with_inbound_window(kind, ractor_cluster::DEFAULT_INBOUND_WINDOW).await
+    }
+
+    /// Like [Pair::connect], with `a`'s sessions holding at most
+    /// `a_window` received messages (`NodeServer::with_inbound_window`).
+    pub async fn connect_with_inbound_window(kind: &dyn TransportKind, a_window: usize) -> Pair {
         let tag = unique_tag(kind.label());
-        let mut a = TestNode::start(kind, &format!("a-{tag}"), COOKIE).await;
+        let a_name = format!("a-{tag}");
+        let mut a = TestNode::start_with_inbound_window(kind, &a_name, COOKIE, a_window).await;
         let mut b = TestNode::start(kind, &format!("b-{tag}"), COOKIE).await;
         b.connect_to(&a).await;
 
@@ -317,4 +325,109 @@ pub async fn wrong_cookie_is_refused(kind: &dyn TransportKind) {
         assert!(node.sessions().await.is_empty(), "{name} kept a session");
     }
     shutdown_all(vec![a, c]).await;
+}
+
+/// How many casts the peer sends in [an_actor_can_call_back_the_peer_whose_burst_it_is_handling].
+const BURST: usize = 200;
+
+/// `a`'s inbound window in that scenario: the default, well above [BURST].
+const BURST_WINDOW: usize = ractor_cluster::DEFAULT_INBOUND_WINDOW;
+
+/// How long [CallsBack] waits for each answer.
+const CALL_BACK_TIMEOUT_MS: u64 = 3_000;
+
+/// What a [CallsBack] actor got for one note: the note's text and the
+/// answer to its call, or why there was none.
+type CallBackOutcome = (String, Result<String, String>);
+
+/// An actor that answers every [EchoMsg::Note] by calling
+/// [EchoMsg::Ask] with the note's text on `target` and reports the outcome.
+/// Calls to itself go unanswered (the ports are dropped).
+struct CallsBack;
+
+impl Actor for CallsBack {
+    type Msg = EchoMsg;
+    type State = (ActorRef<EchoMsg>, mpsc::UnboundedSender<CallBackOutcome>);
+    type Arguments = Self::State;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        args: Self::Arguments,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        Ok(args)
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        (target, outcomes): &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        if let EchoMsg::Note(text) = message {
+            let answer = ractor::call_t!(target, EchoMsg::Ask, CALL_BACK_TIMEOUT_MS, text.clone())
+                .map_err(|err| format!("{err:?}"));
+            let _ = outcomes.send((text, answer));
+        }
+        Ok(())
+    }
+}
+
+/// An actor on `a` that calls `b` back for each of `b`'s casts gets every
+/// answer, while `b` sends a burst of casts that fits in `a`'s inbound
+/// window.
+///
+/// The casts keep their inbound credit until the actor has taken them out
+/// of its mailbox (patch 0012), and `b`'s answers travel behind the part of
+/// its burst it has already sent, so they are read only if the window holds
+/// that much; with a window below the burst the calls wait for their timeout
+/// (see "What it costs you" in `docs/hardening.md`).
+pub async fn an_actor_can_call_back_the_peer_whose_burst_it_is_handling(kind: &dyn TransportKind) {
+    let _serial = exclusive().await;
+    let pair = Pair::connect_with_inbound_window(kind, BURST_WINDOW).await;
+    let (_inbox, report) = Inbox::new();
+    let on_a = format!("calls-back-a-{}", pair.tag);
+    let on_b = format!("echo-b-{}", pair.tag);
+    let actor_b = spawn_echo(&on_b, report).await.expect("spawn on b");
+    let echo_b = pair.a.wait_remote_actor(&on_b).await;
+    let (outcomes_tx, mut outcomes) = mpsc::unbounded_channel();
+    let (actor_a, _) = Actor::spawn(Some(on_a.clone()), CallsBack, (echo_b, outcomes_tx))
+        .await
+        .expect("spawn on a");
+
+    let remote = pair.b.wait_remote_actor(&on_a).await;
+    let texts: Vec<String> = (0..BURST)
+        .map(|n| format!("burst {n} from {}", pair.b.full_name))
+        .collect();
+    for text in &texts {
+        remote
+            .cast(EchoMsg::Note(text.clone()))
+            .unwrap_or_else(|err| panic!("cast to remote {on_a:?} failed: {err}"));
+    }
+
+    // In order, stopping at the first call without an answer: below the
+    // window, nearly every call of the burst would wait out its timeout.
+    for (answered, text) in texts.iter().enumerate() {
+        let (noted, answer) = tokio::time::timeout(WAIT, outcomes.recv())
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "gave up after {WAIT:?} waiting for {on_a:?} to handle {text:?} \
+                     ({answered} of {BURST} calls answered)"
+                )
+            })
+            .expect("the calling actor reports every cast it handles");
+        assert_eq!(&noted, text, "{on_a:?} handled the burst out of order");
+        match answer {
+            Ok(reply) => assert_eq!(reply, echo_reply(&on_b, text)),
+            Err(err) => panic!(
+                "{on_a:?}'s call back to {on_b:?} for {text:?} got no answer within \
+                 {CALL_BACK_TIMEOUT_MS} ms ({err}); {answered} of {BURST} calls answered \
+                 before it, inbound window {BURST_WINDOW}"
+            ),
+        }
+    }
+    actor_a.stop(None);
+    actor_b.stop(None);
+    pair.shutdown().await;
 }

@@ -17,6 +17,7 @@ macro_rules! two_node_suite {
                 calls_return_both_ways,
                 silent_remote_call_times_out,
                 wrong_cookie_is_refused,
+                an_actor_can_call_back_the_peer_whose_burst_it_is_handling,
             );
         }
     )+};
