@@ -61,13 +61,13 @@ async fn soak() {
     let limits = Limits::default();
     println!(
         "soak_native: {secs} s, sender rate {}, receiver {delay:?} per message, \
-         inbound window {}, outbound limit {:.0} MiB",
+         inbound window {:.0} MiB, outbound limit {:.0} MiB",
         if rate == 0 {
             "unlimited".to_string()
         } else {
             format!("{rate}/s")
         },
-        limits.inbound_window,
+        mib(limits.inbound_window),
         mib(limits.max_outbound_buffer)
     );
 

@@ -260,8 +260,8 @@ impl TestNode {
     }
 
     /// Start a node like [TestNode::start] whose sessions each hold at most
-    /// `window` received messages before they stop reading from their peer
-    /// (`NodeServer::with_inbound_window`).
+    /// `window` bytes of received messages before they stop reading from
+    /// their peer (`NodeServer::with_inbound_window`).
     pub async fn start_with_inbound_window(
         kind: &dyn TransportKind,
         node_name: &str,

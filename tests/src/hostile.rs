@@ -56,7 +56,7 @@ pub struct Limits {
     pub liveness_timeout: Option<Duration>,
     /// `NodeServer::with_max_sessions`
     pub max_sessions: usize,
-    /// `NodeServer::with_inbound_window`
+    /// `NodeServer::with_inbound_window`, in bytes
     pub inbound_window: usize,
     /// `NodeServer::with_max_outbound_buffer`
     pub max_outbound_buffer: usize,

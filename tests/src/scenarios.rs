@@ -34,7 +34,8 @@ impl Pair {
     }
 
     /// Like [Pair::connect], with `a`'s sessions holding at most
-    /// `a_window` received messages (`NodeServer::with_inbound_window`).
+    /// `a_window` bytes of received messages
+    /// (`NodeServer::with_inbound_window`).
     pub async fn connect_with_inbound_window(kind: &dyn TransportKind, a_window: usize) -> Pair {
         let tag = unique_tag(kind.label());
         let a_name = format!("a-{tag}");
@@ -330,7 +331,8 @@ pub async fn wrong_cookie_is_refused(kind: &dyn TransportKind) {
 /// How many casts the peer sends in [an_actor_can_call_back_the_peer_whose_burst_it_is_handling].
 const BURST: usize = 200;
 
-/// `a`'s inbound window in that scenario: the default, well above [BURST].
+/// `a`'s inbound window in that scenario: the default (16 MiB), far above
+/// what [BURST] small casts take.
 const BURST_WINDOW: usize = ractor_cluster::DEFAULT_INBOUND_WINDOW;
 
 /// How long [CallsBack] waits for each answer.

@@ -25,9 +25,11 @@ use kaisui_interop_msgs::{spawn_echo, EchoMsg};
 use ractor::{Actor, ActorRef};
 use ractor_cluster::protocol::auth as auth_proto;
 use ractor_cluster::protocol::control::{self as control_proto, control_message::Msg as Ctl};
+use ractor_cluster::protocol::meta::network_message;
 use ractor_cluster::protocol::node as node_proto;
 use ractor_cluster::protocol::NetworkMessage;
 use tokio::io::AsyncWriteExt;
+use tokio::task::JoinHandle;
 
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc;
@@ -401,8 +403,9 @@ fn absurd_pong() -> control_proto::Pong {
     pong
 }
 
-/// Inbound window of the flood tests.
-const WINDOW: usize = 64;
+/// Inbound window of the flood tests, in bytes: about 60 of the flood's
+/// casts (each counts its ~25 encoded bytes plus 256).
+const WINDOW: usize = 16 * 1024;
 /// Casts in one flood (each frame is about 25 bytes).
 const FLOOD: usize = 400_000;
 /// The longest one flood runs.
@@ -413,6 +416,18 @@ const FLOOD_TIME: Duration = Duration::from_secs(10);
 /// is over; meanwhile a well-behaved peer is served. Returns the casts
 /// written and the peak heap growth during the flood.
 async fn flood(target: &mut Target, pid: u64, what: &str) -> (usize, usize) {
+    flood_with(target, what, FLOOD, 1000, move |n| cast_to(pid, n as u64)).await
+}
+
+/// [flood] with the casts `cast(n)`, up to `casts` of them, `per_write` in
+/// one write.
+async fn flood_with(
+    target: &mut Target,
+    what: &str,
+    casts: usize,
+    per_write: usize,
+    cast: impl Fn(usize) -> NetworkMessage + Send + 'static,
+) -> (usize, usize) {
     let peer = RawPeer::authenticated(target.node.addr, &format!("flood-{}", target.tag))
         .await
         .expect("authenticate");
@@ -427,11 +442,11 @@ async fn flood(target: &mut Target, pid: u64, what: &str) -> (usize, usize) {
         let deadline = tokio::time::Instant::now() + FLOOD_TIME;
         let mut sent = 0;
         let mut batch = Vec::new();
-        while sent < FLOOD {
-            let next = (sent + 1000).min(FLOOD);
+        while sent < casts {
+            let next = (sent + per_write).min(casts);
             batch.clear();
             for n in sent..next {
-                batch.extend_from_slice(&frame(&cast_to(pid, n as u64)));
+                batch.extend_from_slice(&frame(&cast(n)));
             }
             match tokio::time::timeout_at(deadline, tx.write_all(&batch)).await {
                 Ok(Ok(())) => sent = next,
@@ -459,14 +474,14 @@ async fn flood_of_dropped_messages_stays_bounded() {
         ..Limits::default()
     })
     .await;
-    // Bound: 16 MiB. At most WINDOW (64) received frames wait in the node
-    // and each is dropped once handled; the flood itself (about 10 MB on
+    // Bound: 16 MiB. At most WINDOW (16 KiB, about 60) received frames
+    // wait in the node and each is dropped once handled; the flood itself (about 10 MB on
     // the wire) would exceed the bound if it were kept.
     const BOUND: usize = 16 * MIB;
     let memory = PeakWatch::start();
     let (sent, _) = flood(&mut target, u64::MAX - 7, "flood of dropped casts").await;
     memory.assert_under(
-        &format!("flood of {sent} dropped casts, window {WINDOW}"),
+        &format!("flood of {sent} dropped casts, window {WINDOW} bytes"),
         BOUND,
     );
     assert_eq!(
@@ -491,20 +506,10 @@ async fn flood_of_small_messages_to_a_slow_actor_stays_bounded() {
         ..Limits::default()
     })
     .await;
-    let handled = Arc::new(AtomicUsize::new(0));
-    let (slow, slow_handle) = Actor::spawn(
-        Some(format!("slow-{}", target.tag)),
-        SlowActor {
-            delay: Duration::from_millis(1),
-            handled: handled.clone(),
-        },
-        (),
-    )
-    .await
-    .expect("spawn slow actor");
+    let (slow, slow_handle, handled) = spawn_slow(&target, Duration::from_millis(1)).await;
 
-    // Bound: 16 MiB. With the window, at most WINDOW (64) received
-    // messages wait in the node at once; the rest of the flood waits in
+    // Bound: 16 MiB. With the window, at most WINDOW (16 KiB, about 60)
+    // received messages wait in the node at once; the rest of the flood waits in
     // the kernel's socket buffers (not heap) and in the sender. A node
     // that reads on regardless holds every cast the slow actor (about one
     // per millisecond) has not handled yet, about 80 bytes each.
@@ -520,10 +525,76 @@ async fn flood_of_small_messages_to_a_slow_actor_stays_bounded() {
     slow.kill();
     let _ = slow_handle.await;
     memory.assert_under(
-        &format!("flood of {sent} casts to a slow actor, window {WINDOW}"),
+        &format!("flood of {sent} casts to a slow actor, window {WINDOW} bytes"),
         BOUND,
     );
     target.still_serves("after the flood").await;
+    target.shutdown().await;
+}
+
+/// A [SlowActor] on `target` taking `delay` per message, with its count of
+/// handled messages.
+async fn spawn_slow(
+    target: &Target,
+    delay: Duration,
+) -> (ActorRef<u64>, JoinHandle<()>, Arc<AtomicUsize>) {
+    let handled = Arc::new(AtomicUsize::new(0));
+    let (slow, handle) = Actor::spawn(
+        Some(format!("slow-{}", target.tag)),
+        SlowActor {
+            delay,
+            handled: handled.clone(),
+        },
+        (),
+    )
+    .await
+    .expect("spawn slow actor");
+    (slow, handle, handled)
+}
+
+/// Casts of 1 MiB each to a slow actor: the inbound window counts bytes, so
+/// the node holds about the window's worth of them, not one window's count
+/// of messages of any size.
+#[test_log::test(tokio::test(flavor = "multi_thread", worker_threads = 2))]
+async fn flood_of_large_messages_to_a_slow_actor_stays_bounded() {
+    let _serial = exclusive().await;
+    let mut target = Target::start(Limits::default()).await;
+    let (slow, slow_handle, handled) = spawn_slow(&target, Duration::from_millis(10)).await;
+    const LARGE: usize = MIB;
+    const CASTS: usize = 400;
+
+    // Bound: 48 MiB. The default window (16 MiB) of casts waits in the node,
+    // plus the one being read and decoded (2 MiB) and the flooding peer's own
+    // write batches in this process (4 casts, built and framed: about
+    // 12 MiB). The other casts wait in the kernel's socket buffers and in the
+    // sender. A window of 1 024 messages would let all 400 casts, 400 MiB,
+    // into the slow actor's mailbox.
+    const BOUND: usize = 48 * MIB;
+    let memory = PeakWatch::start();
+    let pid = slow.get_id().pid();
+    let (sent, _) = flood_with(&mut target, "flood of large casts", CASTS, 4, move |n| {
+        let mut msg = cast_to(pid, n as u64);
+        if let Some(network_message::Message::Node(node_proto::NodeMessage {
+            msg: Some(node_proto::node_message::Msg::Cast(cast)),
+        })) = msg.message.as_mut()
+        {
+            cast.metadata = Some(vec![0; LARGE]);
+        }
+        msg
+    })
+    .await;
+    tracing::info!(
+        sent,
+        handled = handled.load(Ordering::Relaxed),
+        "slow actor, large casts"
+    );
+    slow.kill();
+    let _ = slow_handle.await;
+    memory.assert_under(
+        &format!("flood of {sent} casts of 1 MiB to a slow actor, default window"),
+        BOUND,
+    );
+    target.still_serves("after the flood of large casts").await;
     target.shutdown().await;
 }
 
