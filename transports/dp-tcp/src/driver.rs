@@ -9,10 +9,15 @@
 //!   hands lightweight-connection events to the connection's
 //!   [`Translator`], executes the translator's actions, and writes what the
 //!   `ntt::Connection` wants written. Timers come from both `poll_timeout`s.
-//! - Channels are bounded. Messages for the session are sent with
-//!   back-pressure (the task stops reading the socket while the session is
-//!   behind), so nothing the peer sent is dropped for lack of room; requests
-//!   from [`crate::DpTcp`] that find a full command queue fail with an error.
+//! - Channels are bounded. The two between a connection and its session
+//!   are bounded in messages ([`DpTcpConfig::channel_capacity`]) and in
+//!   bytes ([`DpTcpConfig::max_session_queue_bytes`], see the private
+//!   `budget` module). Messages for the session are sent with back-pressure
+//!   (the task stops reading the socket while the session is behind), so
+//!   nothing the peer sent is dropped for lack of room; the session's
+//!   messages wait in the session while the channel to the task is full;
+//!   requests from [`crate::DpTcp`] that find a full command queue fail
+//!   with an error.
 //!
 //! - Liveness: a connection that has heard nothing from the peer for
 //!   [`DpTcpConfig::probe_interval`] sends NT-TCP's `ProbeSocket`; without
@@ -51,6 +56,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, Notify};
 
+use crate::budget;
 use crate::guard::{ConnSlot, StatsCell};
 use crate::translate::{
     remote_group, Context, Counters, DpAction, Event, Learned, PeerKind, Translator,
@@ -733,9 +739,10 @@ async fn start_session(
     slot: ConnSlot,
 ) -> io::Result<Box<dyn TransportConnection>> {
     let cap = shared.config.channel_capacity.max(1);
+    let bytes = shared.config.max_session_queue_bytes;
     let handshake_timeout = shared.config.handshake_timeout;
-    let (session_tx, session_rx) = mpsc::channel(cap);
-    let (writer_tx, writer_rx) = mpsc::channel(cap);
+    let (session_tx, session_rx) = budget::channel(cap, bytes);
+    let (writer_tx, writer_rx) = budget::channel(cap, bytes);
     let (cmd_tx, cmd_rx) = mpsc::channel(cap);
     let (notice_tx, notice_rx) = mpsc::unbounded_channel();
     let (kind_tx, kind_rx) = oneshot::channel();
@@ -824,9 +831,10 @@ struct ConnTask {
     recognized: Option<oneshot::Sender<PeerKind>>,
     /// Bytes for the peer not yet written.
     out: OutBuf,
-    /// A message for the session that found its channel full; the socket
-    /// is not read until it is delivered (back-pressure).
-    session_pending: Option<NetworkMessage>,
+    /// A message for the session that found its channel full (in messages
+    /// or in bytes), with its cost in bytes; the socket is not read until
+    /// it is delivered (back-pressure).
+    session_pending: Option<(NetworkMessage, u32)>,
     /// How often `session_pending` was set.
     session_waits: u64,
     /// Until when liveness checks wait after reading resumed.
@@ -906,8 +914,8 @@ impl ConnTask {
         mut self,
         mut rd: OwnedReadHalf,
         mut wr: OwnedWriteHalf,
-        session_tx: mpsc::Sender<NetworkMessage>,
-        mut writer_rx: mpsc::Receiver<Vec<NetworkMessage>>,
+        session_tx: budget::Sender<NetworkMessage>,
+        mut writer_rx: budget::Receiver<Vec<NetworkMessage>>,
         mut cmd_rx: mpsc::Receiver<Command>,
         mut notice_rx: mpsc::UnboundedReceiver<Notice>,
     ) {
@@ -955,7 +963,7 @@ impl ConnTask {
             };
             let session_enabled = self.out.len < high_water;
             let writing = self.out.len > 0;
-            let waiting_session = self.session_pending.is_some();
+            let waiting_cost = self.session_pending.as_ref().map(|(_, cost)| *cost);
             tokio::select! {
                 r = rd.read(&mut buf), if read_enabled => match r {
                     Ok(0) | Err(_) => self.conn.handle_eof(),
@@ -968,14 +976,14 @@ impl ConnTask {
                     Ok(0) | Err(_) => self.conn.handle_eof(),
                     Ok(n) => self.out.consume(n, Instant::now()),
                 },
-                p = session_tx.reserve(), if waiting_session => match p {
-                    Ok(permit) => {
-                        if let Some(m) = self.session_pending.take() {
-                            permit.send(m);
+                p = session_tx.room(waiting_cost.unwrap_or(0)), if waiting_cost.is_some() => match p {
+                    Ok(slot) => {
+                        if let Some((m, _)) = self.session_pending.take() {
+                            slot.send(m);
                         }
                         self.grace_until = Some(Instant::now() + RESUME_GRACE);
                     }
-                    Err(_) => break End::Session,
+                    Err(budget::Closed) => break End::Session,
                 },
                 m = writer_rx.recv(), if session_enabled => match m {
                     Some(batch) => {
@@ -1156,7 +1164,7 @@ impl ConnTask {
         &mut self,
         tr: &mut Translator,
         wr: &OwnedWriteHalf,
-        session_tx: &mpsc::Sender<NetworkMessage>,
+        session_tx: &budget::Sender<NetworkMessage>,
     ) -> Option<End> {
         let shared = self.shared.clone();
         let cfg = &shared.config;
@@ -1231,15 +1239,17 @@ impl ConnTask {
             while self.session_pending.is_none() {
                 let Some(m) = tr.poll_session() else { break };
                 progressed = true;
-                match session_tx.try_send(m) {
+                let len = prost::Message::encoded_len(&m);
+                match session_tx.try_send(m, len) {
                     Ok(()) => {}
-                    Err(mpsc::error::TrySendError::Full(m)) => {
+                    Err(budget::TrySendError::Full(m, cost)) => {
                         // Back-pressure: stop reading the peer until the
-                        // session takes this one.
-                        self.session_pending = Some(m);
+                        // session has taken enough (messages or bytes) for
+                        // this one to fit.
+                        self.session_pending = Some((m, cost));
                         self.session_waits += 1;
                     }
-                    Err(mpsc::error::TrySendError::Closed(_)) => return Some(End::Session),
+                    Err(budget::TrySendError::Closed) => return Some(End::Session),
                 }
             }
             if !progressed || end.is_some() {
@@ -1456,8 +1466,8 @@ struct DpConnection {
     peer: EndPointAddress,
     peer_addr: SocketAddr,
     local_addr: SocketAddr,
-    session_rx: mpsc::Receiver<NetworkMessage>,
-    writer_tx: mpsc::Sender<Vec<NetworkMessage>>,
+    session_rx: budget::Receiver<NetworkMessage>,
+    writer_tx: budget::Sender<Vec<NetworkMessage>>,
     kind: PeerKind,
 }
 
@@ -1500,7 +1510,8 @@ impl TransportConnection for DpConnection {
 }
 
 struct DpReader {
-    rx: mpsc::Receiver<NetworkMessage>,
+    /// Taking a message gives its bytes back to the connection task.
+    rx: budget::Receiver<NetworkMessage>,
 }
 
 impl MessageReader for DpReader {
@@ -1515,7 +1526,7 @@ impl MessageReader for DpReader {
 }
 
 struct DpWriter {
-    tx: mpsc::Sender<Vec<NetworkMessage>>,
+    tx: budget::Sender<Vec<NetworkMessage>>,
 }
 
 impl MessageWriter for DpWriter {
@@ -1523,9 +1534,13 @@ impl MessageWriter for DpWriter {
         &'a mut self,
         messages: &'a [NetworkMessage],
     ) -> BoxFuture<'a, io::Result<()>> {
+        // Waits while the channel is full in messages or in bytes: until
+        // this returns, the session counts the batch against its own
+        // outbound bound (`NodeServer::with_max_outbound_buffer`).
+        let len = messages.iter().map(prost::Message::encoded_len).sum();
         Box::pin(async move {
             self.tx
-                .send(messages.to_vec())
+                .send(messages.to_vec(), len)
                 .await
                 .map_err(|_| channel_closed())
         })

@@ -73,6 +73,7 @@
 //!   ([`translate::ractor_reason`]); Haskell watchers of Rust actors get the
 //!   `Died` a DP node would send ([`translate::died_reason_of`]).
 
+mod budget;
 pub mod driver;
 pub mod guard;
 pub mod ids;
@@ -174,8 +175,22 @@ pub struct DpTcpConfig {
     pub call_timeout: Duration,
     /// Bound of each per-connection table of pending calls and lookups.
     pub max_pending: usize,
-    /// Capacity of each bounded channel between tasks and the session.
+    /// Capacity of each bounded channel between tasks and the session, in
+    /// messages (see also
+    /// [`max_session_queue_bytes`](Self::max_session_queue_bytes)).
     pub channel_capacity: usize,
+    /// Most bytes (encoded size) of the messages waiting in each channel
+    /// between a peer's connection and its session: received from the
+    /// peer and not yet taken by the session, or written by the session
+    /// and not yet taken by the connection. When they would exceed it, the
+    /// connection stops reading the peer (TCP flow control then slows the
+    /// peer), or the session's messages wait in the session (whose
+    /// `NodeServer::with_max_outbound_buffer` then applies). A message
+    /// larger than the whole budget still passes, alone. Without it only
+    /// [`channel_capacity`](Self::channel_capacity) would bound a channel,
+    /// at up to `channel_capacity ×` [`Limits::max_frame_len`] (16 GiB by
+    /// default). Default 16 MiB.
+    pub max_session_queue_bytes: usize,
     /// Which named remotable actors Haskell may find by name (`WhereIs`,
     /// `NamedSend`); `None` (the default) exposes every named actor that
     /// supports remoting. See [`expose_only`](Self::expose_only) and
@@ -237,6 +252,7 @@ impl std::fmt::Debug for DpTcpConfig {
             .field("call_timeout", &self.call_timeout)
             .field("max_pending", &self.max_pending)
             .field("channel_capacity", &self.channel_capacity)
+            .field("max_session_queue_bytes", &self.max_session_queue_bytes)
             .field("expose", &self.expose.as_ref().map(|_| "custom"))
             .field("incarnation", &self.incarnation)
             .field("spawn", &self.spawn.keys().collect::<Vec<_>>())
@@ -264,6 +280,7 @@ impl DpTcpConfig {
             call_timeout: Duration::from_secs(30),
             max_pending: 4096,
             channel_capacity: 1024,
+            max_session_queue_bytes: 16 * 1024 * 1024,
             expose: None,
             incarnation: None,
             spawn: HashMap::new(),
@@ -304,6 +321,14 @@ impl DpTcpConfig {
     /// [`max_outbound_bytes`](Self::max_outbound_bytes)).
     pub fn with_max_outbound_bytes(mut self, n: usize) -> Self {
         self.max_outbound_bytes = n;
+        self
+    }
+
+    /// Set the byte bound of each channel between a connection and its
+    /// session (see
+    /// [`max_session_queue_bytes`](Self::max_session_queue_bytes)).
+    pub fn with_max_session_queue_bytes(mut self, n: usize) -> Self {
+        self.max_session_queue_bytes = n;
         self
     }
 
@@ -433,9 +458,10 @@ impl DpTcp {
         if config.max_peers == 0
             || config.max_incoming_connections == 0
             || config.max_outbound_bytes == 0
+            || config.max_session_queue_bytes == 0
         {
             return Err(DpError::Config(
-                "max_peers, max_incoming_connections and max_outbound_bytes must be positive"
+                "max_peers, max_incoming_connections, max_outbound_bytes and max_session_queue_bytes must be positive"
                     .into(),
             ));
         }
