@@ -62,7 +62,11 @@ impl Drop for Target {
 }
 
 async fn target(name: &str, config: DpTcpConfig) -> Target {
-    let rust = rust_node_with(name, config).await;
+    target_on(name, rust_node_with(name, config).await).await
+}
+
+/// The node, its greeter and the good peer around `rust`.
+async fn target_on(name: &str, rust: RustNode) -> Target {
     let hellos = Arc::new(AtomicUsize::new(0));
     let gname = format!("greeter-{name}");
     let (greeter, _) = Actor::spawn(Some(gname.clone()), Greeter, hellos.clone().into())
@@ -721,6 +725,107 @@ async fn flood_of_small_messages_to_a_slow_actor() {
     mem.assert_under("flood to a slow actor", 16 * MIB);
 }
 
+/// Large casts (1 MiB each) for 5 s, written as fast as the socket takes
+/// them, to a Rust actor that takes 20 ms per cast. DpTcp's channel to the
+/// session is bounded in bytes (`max_session_queue_bytes`, 4 MiB here) as
+/// well as in messages (1024, which is 1 GiB of such casts): once the
+/// session is behind, DpTcp holds a few casts, stops reading, and TCP flow
+/// control stalls the sender; the good peer is served during the flood
+/// and after it.
+#[test_log::test(tokio::test(flavor = "multi_thread", worker_threads = 2))]
+async fn flood_of_large_messages_to_a_slow_actor() {
+    let _serial = SERIAL.lock().await;
+    // Behind DpTcp's channel, the session's own inbound window (fork
+    // patches 0009 and 0012, 16 MiB by default) lets casts into the slow
+    // actor's mailbox. A window of 8 bytes lets them in one at a time (one
+    // larger than the window passes alone), so that what grows beyond it
+    // is what DpTcp holds.
+    const WINDOW: usize = 8;
+    const BUDGET: usize = 4 * MIB;
+    let name = "hostile-large";
+    let rust = rust_node_on(
+        name,
+        config().with_max_session_queue_bytes(BUDGET),
+        |server| server.with_inbound_window(WINDOW),
+    )
+    .await;
+    let t = target_on(name, rust).await;
+    let me = "127.0.0.1:14:0";
+    let handled = Arc::new(AtomicUsize::new(0));
+    let (slow, slow_handle) = Actor::spawn(
+        Some("slow-hostile-large".into()),
+        Greeter,
+        Hellos::Slow(Duration::from_millis(20), handled.clone()),
+    )
+    .await
+    .expect("slow greeter starts");
+    let mut cast = Vec::new();
+    hello(&Greeting::new(&"x".repeat(MIB))).encode_frame(&mut cast);
+    let mem = Arc::new(PeakWatch::start());
+    let mut raw = Raw::connect(&t.rust.node, me).await;
+    info_when(&t.rust.dp, me, |i| i.kind != dp_tcp::PeerKind::Probing).await;
+    let slow_pid = t.rust.dp.pid_of(&slow.get_cell()).unwrap();
+    let to = raw.open(&Identifier::Process(slow_pid)).await;
+    // One NT-TCP data frame of one cast, written over and over.
+    raw.conn.send(to, &cast).unwrap();
+    let frame = raw.conn.poll_transmit().unwrap();
+    drop(cast);
+    // Read what the node sends meanwhile, so that only inbound is at stake.
+    let (mut rd, mut wr) = raw.stream.into_split();
+    let reader = tokio::spawn(async move {
+        let mut buf = vec![0u8; 16 * 1024];
+        while matches!(rd.read(&mut buf).await, Ok(k) if k > 0) {}
+    });
+    // A node that reads the whole flood would take a GiB within a second
+    // or so; past this much the flood stops, and the bound below fails.
+    const GIVE_UP: usize = 512 * MIB;
+    let watch = mem.clone();
+    let writer = tokio::spawn(async move {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        let mut sent = 0usize;
+        // write_all blocks once the node stops reading and the kernel's
+        // buffers are full; the deadline ends it either way.
+        while watch.growth() < GIVE_UP {
+            match tokio::time::timeout_at(deadline, wr.write_all(&frame)).await {
+                Ok(Ok(())) => sent += 1,
+                _ => break,
+            }
+        }
+        (sent, wr)
+    });
+    // Served while DpTcp holds the flood back.
+    let (dp, flood) = (&t.rust.dp, &writer);
+    eventually("DpTcp pauses reading (or the flood ends)", || async move {
+        flood.is_finished() || dp.peer_info(me).await.is_ok_and(|i| i.session_waits >= 1)
+    })
+    .await;
+    served(&t).await;
+    let (sent, wr) = writer.await.expect("flood task");
+    let info = info_when(&t.rust.dp, me, |_| true).await;
+    tracing::info!(
+        sent,
+        handled = handled.load(Ordering::Relaxed),
+        session_waits = info.session_waits,
+        "flood of large casts to a slow actor over, peak growth {:.1} MiB",
+        mib(mem.growth())
+    );
+    slow.kill();
+    let _ = slow_handle.await;
+    drop(wr);
+    reader.abort();
+    served(&t).await;
+    // What may pile up, each cast ~1 MiB: the session's window (one cast,
+    // counted until the slow actor takes it out of its mailbox, and the one
+    // the session read and holds until it fits), DpTcp's channel (4 MiB,
+    // plus one cast waiting for room), the decoder's partial frame and what
+    // one 64 KiB read completes (a cast or two, in buffers grown by
+    // doubling), the cast the actor is decoding, and the raw peer's own
+    // frame (this process too): ~15 MiB at most. A channel bounded in
+    // messages only takes 1024 casts, 1 GiB (the flood stops at 512 MiB,
+    // see GIVE_UP).
+    mem.assert_under("flood of large casts to a slow actor", 32 * MIB);
+}
+
 /// A peer that floods lookups and never reads their answers is closed
 /// once more than `max_outbound_bytes` wait for it.
 #[test_log::test(tokio::test(flavor = "multi_thread", worker_threads = 2))]
@@ -762,4 +867,70 @@ async fn peer_that_never_reads_is_closed() {
     // ≈ 4.2 MiB; plus the read buffer and the decoder's partial frame.
     // 8 MiB leaves room for the allocator's slack.
     mem.assert_under("never-reading peer", 8 * MIB);
+}
+
+/// A Rust actor casts large messages (1 MiB each) to a process of a peer
+/// that never reads. Once `max_outbound_bytes / 4` wait for the socket,
+/// DpTcp stops taking the session's messages; the channel between them is
+/// bounded in bytes (`max_session_queue_bytes`) as well as in messages,
+/// so the rest waits in the session, whose own outbound bound
+/// (`NodeServer::with_max_outbound_buffer`) then closes it.
+#[test_log::test(tokio::test(flavor = "multi_thread", worker_threads = 2))]
+async fn large_messages_to_a_peer_that_never_reads() {
+    let _serial = SERIAL.lock().await;
+    const BUDGET: usize = 4 * MIB;
+    const SESSION_BOUND: usize = 8 * MIB;
+    let name = "hostile-large-out";
+    let rust = rust_node_on(
+        name,
+        config()
+            .with_max_outbound_bytes(8 * MIB)
+            .with_max_session_queue_bytes(BUDGET),
+        |server| server.with_max_outbound_buffer(SESSION_BOUND),
+    )
+    .await;
+    let t = target_on(name, rust).await;
+    let me = "127.0.0.1:15:0";
+    let big = "x".repeat(MIB);
+    let mem = PeakWatch::start();
+    let mut raw = Raw::connect(&t.rust.node, me).await;
+    info_when(&t.rust.dp, me, |i| i.kind != dp_tcp::PeerKind::Probing).await;
+    let there: ActorRef<GreeterMsg> = t
+        .rust
+        .dp
+        .process(&proc_of(me, 8))
+        .await
+        .expect("a RemoteActor for the peer's process")
+        .into();
+    // 300 MiB in all, paced so that each cast passes through the session
+    // at once instead of piling up in the RemoteActor's mailbox (the
+    // sending application's own business).
+    const N: usize = 300;
+    let mut sent = 0;
+    for _ in 0..N {
+        if ractor::cast!(there, GreeterMsg::Hello(Greeting::new(&big))).is_err() {
+            break;
+        }
+        sent += 1;
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    tracing::info!(
+        sent,
+        "casts to a peer that never reads, peak growth {:.1} MiB",
+        mib(mem.growth())
+    );
+    served(&t).await;
+    // What may pile up, each cast ~1 MiB (its copies on the way are made
+    // one at a time): DpTcp's unwritten bytes (2 MiB, plus the batch that
+    // crossed last, at most the session's 8 MiB), its channel from the
+    // session (4 MiB, or one larger batch alone), the session's queue
+    // (8 MiB); the rest is in the kernel's socket buffers (not heap) or was
+    // refused once the session closed: ~30 MiB at most. A channel bounded
+    // in messages only takes 1024 batches: the whole 300 MiB.
+    mem.assert_under("large casts to a peer that never reads", 48 * MIB);
+    // It was the session's bound that ended the connection (a write stall
+    // would take `probe_timeout`, 10 s): reading now drains the socket up
+    // to DpTcp's close.
+    assert!(sent < N, "the session stayed open for all {N} casts");
+    closed_by_peer(&mut raw.stream).await;
 }

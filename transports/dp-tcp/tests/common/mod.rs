@@ -215,15 +215,25 @@ pub async fn rust_node(name: &str) -> RustNode {
 /// A ractor node on DpTcp with `config`, listening on 127.0.0.1; returns
 /// once DpTcp listens.
 pub async fn rust_node_with(name: &str, config: DpTcpConfig) -> RustNode {
+    rust_node_on(name, config, |server| server).await
+}
+
+/// [`rust_node_with`] on a `NodeServer` that `tune` configured (e.g.
+/// `NodeServer::with_inbound_window`).
+pub async fn rust_node_on(
+    name: &str,
+    config: DpTcpConfig,
+    tune: impl FnOnce(NodeServer) -> NodeServer,
+) -> RustNode {
     let dp = DpTcp::new(config).expect("valid config");
-    let server = NodeServer::new(
+    let server = tune(NodeServer::new(
         0,
         "no-cookie-in-dp".into(),
         name.into(),
         "localhost".into(),
         None,
         None,
-    )
+    ))
     .with_transport(dp.clone());
     let (server, _) = Actor::spawn(None, server, ()).await.expect("node server");
     wait_until("DpTcp listening", || dp.node_id().is_some()).await;
