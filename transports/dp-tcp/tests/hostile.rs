@@ -645,6 +645,119 @@ async fn flood_of_small_messages() {
     mem.assert_under("flood", 16 * MIB);
 }
 
+/// A flood for [flood_slow_actor].
+struct SlowFlood<'a> {
+    /// The raw peer's address.
+    me: &'a str,
+    /// What the slow actor takes per Hello.
+    delay: Duration,
+    /// The text of every Hello.
+    text: String,
+    /// Hellos per write.
+    per_write: usize,
+    /// How long the flood lasts at most.
+    time: Duration,
+    /// Heap growth past which the flood stops.
+    give_up: usize,
+}
+
+/// What [flood_slow_actor] saw.
+struct Flooded {
+    /// Casts written to the socket.
+    sent: usize,
+    /// Casts the slow actor handled.
+    handled: usize,
+    /// How often DpTcp paused reading because the session was behind.
+    session_waits: u64,
+}
+
+/// Spawns a greeter on `t` that takes `delay` per Hello; then raw peer `me`
+/// writes `per_write` Hellos of `text` at a time to it, as fast as the
+/// socket takes them, for `time` or until `mem` has grown past `give_up`
+/// (so that a node that reads on regardless cannot take the machine's
+/// memory). The good peer is served while DpTcp holds the flood back and
+/// after it; the slow actor is killed at the end.
+async fn flood_slow_actor(t: &Target, flood: SlowFlood<'_>, mem: &Arc<PeakWatch>) -> Flooded {
+    let SlowFlood {
+        me,
+        delay,
+        text,
+        per_write,
+        time,
+        give_up,
+    } = flood;
+    let handled = Arc::new(AtomicUsize::new(0));
+    let (slow, slow_handle) = Actor::spawn(
+        Some(format!("slow-{}", t.name)),
+        Greeter,
+        Hellos::Slow(delay, handled.clone()),
+    )
+    .await
+    .expect("slow greeter starts");
+    let mut cast = Vec::new();
+    hello(&Greeting::new(&text)).encode_frame(&mut cast);
+    let mut raw = Raw::connect(&t.rust.node, me).await;
+    info_when(&t.rust.dp, me, |i| i.kind != dp_tcp::PeerKind::Probing).await;
+    let slow_pid = t.rust.dp.pid_of(&slow.get_cell()).unwrap();
+    let to = raw.open(&Identifier::Process(slow_pid)).await;
+    // NT-TCP frames carry no sequence numbers: one batch of casts, written
+    // over and over, is the flood.
+    for _ in 0..per_write {
+        raw.conn.send(to, &cast).unwrap();
+    }
+    let batch = raw.conn.poll_transmit().unwrap();
+    drop(cast);
+    // Read what the node sends meanwhile, so that only inbound is at stake.
+    let (mut rd, mut wr) = raw.stream.into_split();
+    let reader = tokio::spawn(async move {
+        let mut buf = vec![0u8; 16 * 1024];
+        while matches!(rd.read(&mut buf).await, Ok(k) if k > 0) {}
+    });
+    let watch = mem.clone();
+    let writer = tokio::spawn(async move {
+        let deadline = tokio::time::Instant::now() + time;
+        let mut sent = 0;
+        // write_all blocks once the node stops reading and the kernel's
+        // buffers are full; the deadline ends it either way.
+        while watch.growth() < give_up {
+            match tokio::time::timeout_at(deadline, wr.write_all(&batch)).await {
+                Ok(Ok(())) => sent += per_write,
+                _ => break,
+            }
+        }
+        (sent, wr)
+    });
+    // Served while DpTcp holds the flood back.
+    let (dp, flood) = (&t.rust.dp, &writer);
+    eventually("DpTcp pauses reading (or the flood ends)", || async move {
+        flood.is_finished() || dp.peer_info(me).await.is_ok_and(|i| i.session_waits >= 1)
+    })
+    .await;
+    served(t).await;
+    let (sent, wr) = writer.await.expect("flood task");
+    let info = info_when(&t.rust.dp, me, |_| true).await;
+    let result = Flooded {
+        sent,
+        handled: handled.load(Ordering::Relaxed),
+        session_waits: info.session_waits,
+    };
+    tracing::info!(
+        sent,
+        handled = result.handled,
+        session_waits = result.session_waits,
+        "flood to a slow actor over, peak growth {:.1} MiB",
+        mib(mem.growth())
+    );
+    // The slow actor would need minutes for the backlog it was sent; drop
+    // it.
+    slow.kill();
+    let _ = slow_handle.await;
+    drop(wr);
+    reader.abort();
+    served(t).await;
+    result
+}
+
 /// Small casts for 10 s, written as fast as the socket takes them, to a
 /// Rust actor that takes about a millisecond per cast. A cast's inbound
 /// credit is held until the actor takes it out of its mailbox (fork patch
@@ -655,74 +768,32 @@ async fn flood_of_small_messages() {
 async fn flood_of_small_messages_to_a_slow_actor() {
     let _serial = SERIAL.lock().await;
     let t = target("hostile-slow", config()).await;
-    let me = "127.0.0.1:13:0";
-    let handled = Arc::new(AtomicUsize::new(0));
-    let (slow, slow_handle) = Actor::spawn(
-        Some("slow-hostile-slow".into()),
-        Greeter,
-        Hellos::Slow(Duration::from_millis(1), handled.clone()),
-    )
-    .await
-    .expect("slow greeter starts");
-    let mem = PeakWatch::start();
-    let mut raw = Raw::connect(&t.rust.node, me).await;
-    info_when(&t.rust.dp, me, |i| i.kind != dp_tcp::PeerKind::Probing).await;
-    let slow_pid = t.rust.dp.pid_of(&slow.get_cell()).unwrap();
-    let to = raw.open(&Identifier::Process(slow_pid)).await;
-    // NT-TCP frames carry no sequence numbers: one batch of casts, written
-    // over and over, is the flood.
-    let mut cast = Vec::new();
-    hello(&Greeting::new("x")).encode_frame(&mut cast);
-    const BATCH: usize = 1000;
-    for _ in 0..BATCH {
-        raw.conn.send(to, &cast).unwrap();
-    }
-    let batch = raw.conn.poll_transmit().unwrap();
-    // Read what the node sends meanwhile, so that only inbound is at stake.
-    let (mut rd, mut wr) = raw.stream.into_split();
-    let reader = tokio::spawn(async move {
-        let mut buf = vec![0u8; 16 * 1024];
-        while matches!(rd.read(&mut buf).await, Ok(k) if k > 0) {}
-    });
-    let writer = tokio::spawn(async move {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        let mut sent = 0;
-        // write_all blocks once the node stops reading and the kernel's
-        // buffers are full; the deadline ends it either way.
-        while let Ok(Ok(())) = tokio::time::timeout_at(deadline, wr.write_all(&batch)).await {
-            sent += BATCH;
-        }
-        (sent, wr)
-    });
-    // Served while DpTcp holds the flood back.
-    info_when(&t.rust.dp, me, |i| i.session_waits >= 1).await;
-    served(&t).await;
-    let (sent, wr) = writer.await.expect("flood task");
-    let info = info_when(&t.rust.dp, me, |_| true).await;
-    tracing::info!(
-        sent,
-        handled = handled.load(Ordering::Relaxed),
-        session_waits = info.session_waits,
-        "flood to a slow actor over, peak growth {:.1} MiB",
-        mib(mem.growth())
+    let mem = Arc::new(PeakWatch::start());
+    let flood = SlowFlood {
+        me: "127.0.0.1:13:0",
+        delay: Duration::from_millis(1),
+        text: "x".into(),
+        per_write: 1000,
+        time: Duration::from_secs(10),
+        give_up: 64 * MIB,
+    };
+    let flood = flood_slow_actor(&t, flood, &mem).await;
+    assert!(flood.session_waits >= 1, "DpTcp never held the flood back");
+    assert!(
+        flood.sent > flood.handled,
+        "the flood never outran the actor"
     );
-    // The slow actor would need minutes for the backlog it was sent; drop
-    // it.
-    slow.kill();
-    let _ = slow_handle.await;
-    drop(wr);
-    reader.abort();
-    served(&t).await;
-    // What may pile up: the session channel (1024 messages) and the
-    // inbound window (1024, each counted until the slow actor takes it out
-    // of its mailbox), one 64 KiB read's worth of decoded frames (under
-    // 2 000 casts); the rest of the flood waits in the kernel's socket
-    // buffers (not heap) and in the sender. Each cast is ~200 bytes in
-    // flight, so that is ~1 MiB. A node that read the whole flood into the
-    // mailbox would hold every cast the actor (a few hundred a second) has
-    // not handled, ~130 bytes each: hundreds of thousands in 10 s, tens of
-    // MiB.
-    mem.assert_under("flood to a slow actor", 16 * MIB);
+    // What may pile up: the session's inbound window (16 MiB of cost, at
+    // ~290 bytes a cast: about 58 000 casts, each counted until the slow
+    // actor takes it out of its mailbox; a cast's cost is more than the
+    // heap it takes, ~180 bytes), the session channel (1024 casts, under
+    // 1 MiB) and one 64 KiB read's worth of decoded frames: at most about
+    // 17 MiB, ~10 MiB in practice. The rest of the flood waits in the
+    // kernel's socket buffers (not heap) and in the sender. A node that
+    // read the whole flood into the mailbox would hold every cast the
+    // actor (a few hundred a second) has not handled: hundreds of
+    // thousands in 10 s, 47 MiB when measured.
+    mem.assert_under("flood to a slow actor", 24 * MIB);
 }
 
 /// Large casts (1 MiB each) for 5 s, written as fast as the socket takes
@@ -750,70 +821,18 @@ async fn flood_of_large_messages_to_a_slow_actor() {
     )
     .await;
     let t = target_on(name, rust).await;
-    let me = "127.0.0.1:14:0";
-    let handled = Arc::new(AtomicUsize::new(0));
-    let (slow, slow_handle) = Actor::spawn(
-        Some("slow-hostile-large".into()),
-        Greeter,
-        Hellos::Slow(Duration::from_millis(20), handled.clone()),
-    )
-    .await
-    .expect("slow greeter starts");
-    let mut cast = Vec::new();
-    hello(&Greeting::new(&"x".repeat(MIB))).encode_frame(&mut cast);
     let mem = Arc::new(PeakWatch::start());
-    let mut raw = Raw::connect(&t.rust.node, me).await;
-    info_when(&t.rust.dp, me, |i| i.kind != dp_tcp::PeerKind::Probing).await;
-    let slow_pid = t.rust.dp.pid_of(&slow.get_cell()).unwrap();
-    let to = raw.open(&Identifier::Process(slow_pid)).await;
-    // One NT-TCP data frame of one cast, written over and over.
-    raw.conn.send(to, &cast).unwrap();
-    let frame = raw.conn.poll_transmit().unwrap();
-    drop(cast);
-    // Read what the node sends meanwhile, so that only inbound is at stake.
-    let (mut rd, mut wr) = raw.stream.into_split();
-    let reader = tokio::spawn(async move {
-        let mut buf = vec![0u8; 16 * 1024];
-        while matches!(rd.read(&mut buf).await, Ok(k) if k > 0) {}
-    });
     // A node that reads the whole flood would take a GiB within a second
-    // or so; past this much the flood stops, and the bound below fails.
-    const GIVE_UP: usize = 512 * MIB;
-    let watch = mem.clone();
-    let writer = tokio::spawn(async move {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        let mut sent = 0usize;
-        // write_all blocks once the node stops reading and the kernel's
-        // buffers are full; the deadline ends it either way.
-        while watch.growth() < GIVE_UP {
-            match tokio::time::timeout_at(deadline, wr.write_all(&frame)).await {
-                Ok(Ok(())) => sent += 1,
-                _ => break,
-            }
-        }
-        (sent, wr)
-    });
-    // Served while DpTcp holds the flood back.
-    let (dp, flood) = (&t.rust.dp, &writer);
-    eventually("DpTcp pauses reading (or the flood ends)", || async move {
-        flood.is_finished() || dp.peer_info(me).await.is_ok_and(|i| i.session_waits >= 1)
-    })
-    .await;
-    served(&t).await;
-    let (sent, wr) = writer.await.expect("flood task");
-    let info = info_when(&t.rust.dp, me, |_| true).await;
-    tracing::info!(
-        sent,
-        handled = handled.load(Ordering::Relaxed),
-        session_waits = info.session_waits,
-        "flood of large casts to a slow actor over, peak growth {:.1} MiB",
-        mib(mem.growth())
-    );
-    slow.kill();
-    let _ = slow_handle.await;
-    drop(wr);
-    reader.abort();
-    served(&t).await;
+    // or so; past 512 MiB the flood stops, and the bound below fails.
+    let flood = SlowFlood {
+        me: "127.0.0.1:14:0",
+        delay: Duration::from_millis(20),
+        text: "x".repeat(MIB),
+        per_write: 1,
+        time: Duration::from_secs(5),
+        give_up: 512 * MIB,
+    };
+    flood_slow_actor(&t, flood, &mem).await;
     // What may pile up, each cast ~1 MiB: the session's window (one cast,
     // counted until the slow actor takes it out of its mailbox, and the one
     // the session read and holds until it fits), DpTcp's channel (4 MiB,
@@ -821,8 +840,7 @@ async fn flood_of_large_messages_to_a_slow_actor() {
     // one 64 KiB read completes (a cast or two, in buffers grown by
     // doubling), the cast the actor is decoding, and the raw peer's own
     // frame (this process too): ~15 MiB at most. A channel bounded in
-    // messages only takes 1024 casts, 1 GiB (the flood stops at 512 MiB,
-    // see GIVE_UP).
+    // messages only takes 1024 casts, 1 GiB (the flood stops at 512 MiB).
     mem.assert_under("flood of large casts to a slow actor", 32 * MIB);
 }
 
