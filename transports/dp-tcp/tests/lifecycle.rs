@@ -16,97 +16,13 @@ use dp_wire::dp::{
     SpawnRef, Static,
 };
 use dp_wire::ntt::{self, EndPointAddress};
-use ractor::{cast, Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
+use ractor::{cast, Actor, ActorCell, ActorProcessingErr, ActorRef};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 // ---------------------------------------------------------------------
 // Rust-side helpers
-
-/// How an observed actor ended, as ractor told its supervisor/monitor.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Ended {
-    Terminated(ActorId, Option<String>),
-    Failed(ActorId, String),
-}
-
-/// Reports every supervision event it gets (as supervisor or monitor).
-struct Observer;
-
-impl Actor for Observer {
-    type Msg = ();
-    type State = mpsc::UnboundedSender<Ended>;
-    type Arguments = mpsc::UnboundedSender<Ended>;
-
-    async fn pre_start(
-        &self,
-        _: ActorRef<()>,
-        tx: Self::Arguments,
-    ) -> Result<Self::State, ActorProcessingErr> {
-        Ok(tx)
-    }
-
-    async fn handle_supervisor_evt(
-        &self,
-        _: ActorRef<()>,
-        e: SupervisionEvent,
-        tx: &mut Self::State,
-    ) -> Result<(), ActorProcessingErr> {
-        let _ = match e {
-            SupervisionEvent::ActorTerminated(c, _, r) => tx.send(Ended::Terminated(c.get_id(), r)),
-            SupervisionEvent::ActorFailed(c, err) => {
-                tx.send(Ended::Failed(c.get_id(), err.to_string()))
-            }
-            _ => Ok(()),
-        };
-        Ok(())
-    }
-}
-
-async fn observer() -> (ActorRef<()>, Ends) {
-    let (tx, rx) = mpsc::unbounded_channel();
-    let (a, _) = Actor::spawn(None, Observer, tx).await.unwrap();
-    (
-        a,
-        Ends {
-            rx,
-            early: Vec::new(),
-        },
-    )
-}
-
-/// What an [`Observer`] reported, in order.
-struct Ends {
-    rx: mpsc::UnboundedReceiver<Ended>,
-    early: Vec<Ended>,
-}
-
-/// How `id` ended, as the observer saw it (ends of other actors are kept
-/// for later calls).
-async fn ended(ends: &mut Ends, id: ActorId) -> Ended {
-    let is = |e: &Ended| matches!(e, Ended::Terminated(i, _) | Ended::Failed(i, _) if *i == id);
-    if let Some(i) = ends.early.iter().position(is) {
-        return ends.early.remove(i);
-    }
-    loop {
-        let e = tokio::time::timeout(T, ends.rx.recv())
-            .await
-            .expect("an actor end in time")
-            .expect("observer alive");
-        if is(&e) {
-            return e;
-        }
-        ends.early.push(e);
-    }
-}
-
-fn terminated_reason(e: Ended) -> String {
-    match e {
-        Ended::Terminated(_, Some(r)) => r,
-        other => panic!("expected a stop with a reason, got {other:?}"),
-    }
-}
 
 enum VictimMsg {
     Stop,

@@ -20,10 +20,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use ractor::{call_t, cast, Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef};
-use ractor::{ActorStatus, SupervisionEvent};
+use ractor::{call_t, cast, ActorCell, ActorRef, ActorStatus};
 use ractor_cluster::NodeServerMessage;
-use tokio::sync::mpsc;
 
 /// Bound of the one-off build of the binary (a cold build on a slow
 /// machine; not a timing assertion).
@@ -157,57 +155,6 @@ impl Drop for PeerProcess {
 // ---------------------------------------------------------------------
 // Rust-side helpers
 
-/// Reports every end it is told of (as supervisor or monitor).
-struct Observer;
-
-impl Actor for Observer {
-    type Msg = ();
-    type State = mpsc::UnboundedSender<(ActorId, Option<String>)>;
-    type Arguments = Self::State;
-
-    async fn pre_start(
-        &self,
-        _: ActorRef<()>,
-        tx: Self::Arguments,
-    ) -> Result<Self::State, ActorProcessingErr> {
-        Ok(tx)
-    }
-
-    async fn handle_supervisor_evt(
-        &self,
-        _: ActorRef<()>,
-        e: SupervisionEvent,
-        tx: &mut Self::State,
-    ) -> Result<(), ActorProcessingErr> {
-        let _ = match e {
-            SupervisionEvent::ActorTerminated(c, _, r) => tx.send((c.get_id(), r)),
-            SupervisionEvent::ActorFailed(c, err) => {
-                tx.send((c.get_id(), Some(format!("FAILED: {err}"))))
-            }
-            _ => Ok(()),
-        };
-        Ok(())
-    }
-}
-
-async fn observer() -> (
-    ActorRef<()>,
-    mpsc::UnboundedReceiver<(ActorId, Option<String>)>,
-) {
-    let (tx, rx) = mpsc::unbounded_channel();
-    (Actor::spawn(None, Observer, tx).await.unwrap().0, rx)
-}
-
-/// The next end an observer saw.
-async fn next_end(
-    rx: &mut mpsc::UnboundedReceiver<(ActorId, Option<String>)>,
-) -> (ActorId, Option<String>) {
-    tokio::time::timeout(T, rx.recv())
-        .await
-        .expect("an actor end in time")
-        .expect("observer alive")
-}
-
 /// Whether the node server lists a session with `peer`.
 async fn has_session(rust: &RustNode, peer: &str) -> bool {
     let sessions = call_t!(rust.server, NodeServerMessage::GetSessions, 5000).unwrap();
@@ -287,7 +234,7 @@ async fn a_peer_process_killed_mid_message_ends_its_remote_actors_and_can_come_b
 
     // The RemoteActor stops with DiedDisconnect, for its supervisor and
     // its monitor alike.
-    let want = (old_cell.get_id(), Some("DiedDisconnect".to_owned()));
+    let want = Ended::Terminated(old_cell.get_id(), Some("DiedDisconnect".to_owned()));
     assert_eq!(next_end(&mut sup_ends).await, want);
     assert_eq!(next_end(&mut mon_ends).await, want);
     for c in callers {
@@ -327,8 +274,8 @@ async fn a_peer_process_killed_mid_message_ends_its_remote_actors_and_can_come_b
 
     // Nothing of the old incarnation arrived: no further ends, nothing for
     // the greeter, and the old RemoteActor stays dead.
-    assert!(sup_ends.try_recv().is_err());
-    assert!(mon_ends.try_recv().is_err());
+    assert!(sup_ends.rx.try_recv().is_err());
+    assert!(mon_ends.rx.try_recv().is_err());
     assert!(rx.try_recv().is_err());
     assert_eq!(old_cell.get_status(), ActorStatus::Stopped);
     assert_eq!(cell.get_status(), ActorStatus::Running);

@@ -1,5 +1,6 @@
 //! Shared setup of the DpTcp integration tests: a ractor node on DpTcp, a
-//! greeter actor, and the Haskell-side view of its messages.
+//! greeter actor, the Haskell-side view of its messages, and an observer
+//! of how actors end.
 #![allow(dead_code)]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,7 +13,8 @@ use dp_wire::dp::{Message, NodeId, ProcessId};
 use dp_wire::fingerprint::Fingerprint;
 use dp_wire::ntt::{self, EndPointAddress};
 use dp_wire::Limits;
-use ractor::{Actor, ActorProcessingErr, ActorRef, BytesConvertable, RpcReplyPort};
+use ractor::SupervisionEvent;
+use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, BytesConvertable, RpcReplyPort};
 use ractor_cluster::{NodeServer, NodeServerMessage, RactorClusterMessage};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -305,5 +307,104 @@ where
             "timed out waiting for {what}"
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// How an observed actor ended, as ractor told its supervisor/monitor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ended {
+    Terminated(ActorId, Option<String>),
+    Failed(ActorId, String),
+}
+
+/// Reports every supervision event it gets (as supervisor or monitor).
+pub struct Observer;
+
+impl Actor for Observer {
+    type Msg = ();
+    type State = mpsc::UnboundedSender<Ended>;
+    type Arguments = mpsc::UnboundedSender<Ended>;
+
+    async fn pre_start(
+        &self,
+        _: ActorRef<()>,
+        tx: Self::Arguments,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        Ok(tx)
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        _: ActorRef<()>,
+        e: SupervisionEvent,
+        tx: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        let _ = match e {
+            SupervisionEvent::ActorTerminated(c, _, r) => tx.send(Ended::Terminated(c.get_id(), r)),
+            SupervisionEvent::ActorFailed(c, err) => {
+                tx.send(Ended::Failed(c.get_id(), err.to_string()))
+            }
+            _ => Ok(()),
+        };
+        Ok(())
+    }
+}
+
+/// An [`Observer`] and what it reports.
+pub async fn observer() -> (ActorRef<()>, Ends) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let (a, _) = Actor::spawn(None, Observer, tx).await.unwrap();
+    (
+        a,
+        Ends {
+            rx,
+            early: Vec::new(),
+        },
+    )
+}
+
+/// What an [`Observer`] reported, in order.
+pub struct Ends {
+    pub rx: mpsc::UnboundedReceiver<Ended>,
+    /// Ends [`ended`] received while waiting for another actor's.
+    pub early: Vec<Ended>,
+}
+
+/// How `id` ended, as the observer saw it (ends of other actors are kept
+/// for later calls).
+pub async fn ended(ends: &mut Ends, id: ActorId) -> Ended {
+    let is = |e: &Ended| matches!(e, Ended::Terminated(i, _) | Ended::Failed(i, _) if *i == id);
+    if let Some(i) = ends.early.iter().position(is) {
+        return ends.early.remove(i);
+    }
+    loop {
+        let e = tokio::time::timeout(T, ends.rx.recv())
+            .await
+            .expect("an actor end in time")
+            .expect("observer alive");
+        if is(&e) {
+            return e;
+        }
+        ends.early.push(e);
+    }
+}
+
+/// The next end the observer saw, of whichever actor, in arrival order
+/// (the oldest kept by [`ended`] first).
+pub async fn next_end(ends: &mut Ends) -> Ended {
+    if !ends.early.is_empty() {
+        return ends.early.remove(0);
+    }
+    tokio::time::timeout(T, ends.rx.recv())
+        .await
+        .expect("an actor end in time")
+        .expect("observer alive")
+}
+
+/// The reason of a stop with a reason; panics on anything else.
+pub fn terminated_reason(e: Ended) -> String {
+    match e {
+        Ended::Terminated(_, Some(r)) => r,
+        other => panic!("expected a stop with a reason, got {other:?}"),
     }
 }
