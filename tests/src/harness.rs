@@ -2,6 +2,7 @@
 //! nodes with an event log, and bounded waiting.
 
 use std::collections::HashMap;
+use std::fmt::Debug;
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -157,6 +158,54 @@ impl Transport for Observed {
     }
 }
 
+/// Spawn a node server named `node_name` on port 0 over `transport`,
+/// configured by `configure`, with `subscription` subscribed to its events
+/// as `id`, and wait until it listens. Returns the server and the address
+/// its listener bound.
+///
+/// The one way the suite starts a node: [TestNode] and
+/// [crate::hostile::HardenedNode] differ only in `configure` and
+/// `subscription`.
+pub(crate) async fn spawn_listening(
+    node_name: &str,
+    cookie: &str,
+    connection_mode: Option<NodeConnectionMode>,
+    transport: Arc<dyn Transport>,
+    configure: impl FnOnce(NodeServer) -> NodeServer,
+    id: &str,
+    subscription: Box<dyn NodeEventSubscription>,
+) -> (ActorRef<NodeServerMessage>, SocketAddr) {
+    let (bound_tx, mut bound_rx) = watch::channel(None);
+    let transport = Observed {
+        inner: transport,
+        bound: bound_tx,
+    };
+    let server = NodeServer::new(
+        0,
+        cookie.to_string(),
+        node_name.to_string(),
+        HOST.to_string(),
+        None,
+        connection_mode,
+    )
+    .with_transport(transport);
+    let (server, _) = Actor::spawn(None, configure(server), ())
+        .await
+        .unwrap_or_else(|err| panic!("node {node_name} failed to start: {err}"));
+    server
+        .cast(NodeServerMessage::SubscribeToEvents {
+            id: id.to_string(),
+            subscription,
+        })
+        .expect("node server accepts a subscription");
+    let bound = tokio::time::timeout(WAIT, bound_rx.wait_for(Option::is_some))
+        .await
+        .unwrap_or_else(|_| panic!("node {node_name} never started listening"))
+        .expect("listener address channel open")
+        .expect("checked by wait_for");
+    (server, bound)
+}
+
 /// Serializes the tests of one test binary.
 ///
 /// ractor's name registry, pid registry and process groups are process
@@ -294,38 +343,17 @@ impl TestNode {
         connection_mode: Option<NodeConnectionMode>,
         inbound_window: usize,
     ) -> TestNode {
-        let (bound_tx, mut bound_rx) = watch::channel(None);
-        let transport = Observed {
-            inner: transport,
-            bound: bound_tx,
-        };
-        let server = NodeServer::new(
-            0,
-            cookie.to_string(),
-            node_name.to_string(),
-            HOST.to_string(),
-            None,
-            connection_mode,
-        )
-        .with_transport(transport)
-        .with_inbound_window(inbound_window);
-        let (server, _) = Actor::spawn(None, server, ())
-            .await
-            .unwrap_or_else(|err| panic!("node {node_name} failed to start: {err}"));
-
         let (tx, events) = mpsc::unbounded_channel();
-        server
-            .cast(NodeServerMessage::SubscribeToEvents {
-                id: "kaisui-tests".to_string(),
-                subscription: Box::new(EventForwarder(tx)),
-            })
-            .expect("node server accepts a subscription");
-
-        let bound = tokio::time::timeout(WAIT, bound_rx.wait_for(Option::is_some))
-            .await
-            .unwrap_or_else(|_| panic!("node {node_name} never started listening"))
-            .expect("listener address channel open")
-            .expect("checked by wait_for");
+        let (server, bound) = spawn_listening(
+            node_name,
+            cookie,
+            connection_mode,
+            transport,
+            |server| server.with_inbound_window(inbound_window),
+            "kaisui-tests",
+            Box::new(EventForwarder(tx)),
+        )
+        .await;
         let address = kind.dial_address(node_name, bound);
         tracing::info!(node = node_name, %address, "test node listening");
         TestNode {
@@ -442,18 +470,26 @@ impl TestNode {
 /// Stop all `nodes` at once and wait for their actor trees, see
 /// [TestNode::shutdown].
 pub async fn shutdown_all(nodes: Vec<TestNode>) {
+    let roots = nodes.iter().map(|node| node.server.get_cell()).collect();
+    let names: Vec<String> = nodes.iter().map(|node| node.full_name.clone()).collect();
+    stop_trees(roots, &names, move || drop(nodes)).await;
+}
+
+/// Run `stop`, then wait until every actor below `roots` (as they were
+/// before `stop`), roots included, has stopped; `owners` names them in the
+/// failure message.
+pub(crate) async fn stop_trees(roots: Vec<ActorCell>, owners: &dyn Debug, stop: impl FnOnce()) {
     let mut tree = Vec::new();
-    let mut pending: Vec<ActorCell> = nodes.iter().map(|node| node.server.get_cell()).collect();
+    let mut pending = roots;
     while let Some(cell) = pending.pop() {
         pending.extend(cell.get_children());
         tree.push(cell);
     }
-    let names: Vec<String> = nodes.iter().map(|node| node.full_name.clone()).collect();
-    drop(nodes);
+    stop();
     for cell in tree {
         if cell.wait(Some(WAIT)).await.is_err() {
             panic!(
-                "actor {} ({:?}) of {names:?} still runs {WAIT:?} after shutdown",
+                "actor {} ({:?}) of {owners:?} still runs {WAIT:?} after shutdown",
                 cell.get_id(),
                 cell.get_name()
             );

@@ -27,16 +27,16 @@ use ractor_cluster::protocol::auth as auth_proto;
 use ractor_cluster::protocol::meta::network_message::Message as Wire;
 use ractor_cluster::protocol::node as node_proto;
 use ractor_cluster::protocol::NetworkMessage;
-use ractor_cluster::transport::{
-    BoxFuture, NativeTransport, Transport, TransportConnection, TransportListener,
-};
+use ractor_cluster::transport::NativeTransport;
 use ractor_cluster::{NodeEventSubscription, NodeServer, NodeServerMessage};
 use sha2::Digest as _;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::watch;
 
-use crate::harness::{eventually, shutdown_all, Inbox, NodeEvent, TestNode, COOKIE, HOST, WAIT};
+use crate::harness::{
+    eventually, shutdown_all, spawn_listening, stop_trees, Inbox, NodeEvent, TestNode, COOKIE,
+    HOST, WAIT,
+};
 
 // ============================ memory ============================ //
 
@@ -64,6 +64,19 @@ pub struct Limits {
     pub max_inbound_frame_size: u64,
 }
 
+impl Limits {
+    /// `server` with these limits.
+    fn apply(&self, server: NodeServer) -> NodeServer {
+        server
+            .with_handshake_timeout(self.handshake_timeout)
+            .with_liveness_timeout(self.liveness_timeout)
+            .with_max_sessions(self.max_sessions)
+            .with_inbound_window(self.inbound_window)
+            .with_max_outbound_buffer(self.max_outbound_buffer)
+            .with_max_inbound_frame_size(self.max_inbound_frame_size)
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {
@@ -74,36 +87,6 @@ impl Default for Limits {
             max_outbound_buffer: ractor_cluster::DEFAULT_MAX_OUTBOUND_BUFFER,
             max_inbound_frame_size: ractor_cluster::DEFAULT_MAX_INBOUND_FRAME_SIZE,
         }
-    }
-}
-
-/// Wraps the native transport to report the address its listener bound:
-/// how the test learns the port the OS picked.
-#[derive(Debug)]
-struct Observed {
-    inner: NativeTransport,
-    bound: watch::Sender<Option<SocketAddr>>,
-}
-
-impl Transport for Observed {
-    fn listen(
-        &self,
-        listen_addr: Option<IpAddr>,
-        port: u16,
-    ) -> BoxFuture<'_, io::Result<Box<dyn TransportListener>>> {
-        Box::pin(async move {
-            let listener = self.inner.listen(listen_addr, port).await?;
-            self.bound.send_replace(Some(listener.local_addr()?));
-            Ok(listener)
-        })
-    }
-
-    fn connect(&self, address: String) -> BoxFuture<'_, io::Result<Box<dyn TransportConnection>>> {
-        self.inner.connect(address)
-    }
-
-    fn connection_string(&self, hostname: &str, port: u16) -> String {
-        self.inner.connection_string(hostname, port)
     }
 }
 
@@ -219,48 +202,24 @@ impl std::fmt::Debug for HardenedNode {
 impl HardenedNode {
     /// Start a node named `name` with the cookie [COOKIE] and `limits`.
     pub async fn start(name: &str, limits: &Limits) -> HardenedNode {
-        let (bound_tx, mut bound_rx) = watch::channel(None);
-        let server = NodeServer::new(
-            0,
-            COOKIE.to_string(),
-            name.to_string(),
-            HOST.to_string(),
-            None,
-            None,
-        )
-        .with_listen_addr(IpAddr::V4(Ipv4Addr::LOCALHOST))
-        .with_transport(Observed {
-            inner: NativeTransport::default(),
-            bound: bound_tx,
-        })
-        .with_handshake_timeout(limits.handshake_timeout)
-        .with_liveness_timeout(limits.liveness_timeout)
-        .with_max_sessions(limits.max_sessions)
-        .with_inbound_window(limits.inbound_window)
-        .with_max_outbound_buffer(limits.max_outbound_buffer)
-        .with_max_inbound_frame_size(limits.max_inbound_frame_size);
-        let (server, _) = Actor::spawn(None, server, ())
-            .await
-            .unwrap_or_else(|err| panic!("node {name} failed to start: {err}"));
-
         let log = Arc::new(SessionLog::default());
         let (watcher, _) = Actor::spawn(None, ExitWatcher, log.clone())
             .await
             .expect("spawn exit watcher");
-        server
-            .cast(NodeServerMessage::SubscribeToEvents {
-                id: "hostile".to_string(),
-                subscription: Box::new(Recorder {
-                    log: log.clone(),
-                    watcher: watcher.get_cell(),
-                }),
-            })
-            .expect("node server accepts a subscription");
-        let bound = tokio::time::timeout(WAIT, bound_rx.wait_for(Option::is_some))
-            .await
-            .unwrap_or_else(|_| panic!("node {name} never started listening"))
-            .expect("listener address channel open")
-            .expect("checked by wait_for");
+        let recorder = Recorder {
+            log: log.clone(),
+            watcher: watcher.get_cell(),
+        };
+        let (server, bound) = spawn_listening(
+            name,
+            COOKIE,
+            None,
+            Arc::new(NativeTransport::default()),
+            |server| limits.apply(server.with_listen_addr(IpAddr::V4(Ipv4Addr::LOCALHOST))),
+            "hostile",
+            Box::new(recorder),
+        )
+        .await;
         // Mailbox barrier: the subscription is in place before any peer.
         let _ = ractor::call_t!(server, NodeServerMessage::GetSessions, 5_000);
         tracing::info!(node = name, %bound, "hardened node listening");
@@ -309,23 +268,10 @@ impl HardenedNode {
 
     /// Stop the node and wait for its actor tree.
     pub async fn shutdown(self) {
-        let mut tree = Vec::new();
-        let mut pending = vec![self.server.get_cell()];
-        while let Some(cell) = pending.pop() {
-            pending.extend(cell.get_children());
-            tree.push(cell);
-        }
-        self.server.stop(None);
-        self.watcher.stop(None);
-        for cell in tree {
-            if cell.wait(Some(WAIT)).await.is_err() {
-                panic!(
-                    "actor {} of {} still runs after shutdown",
-                    cell.get_id(),
-                    self.full_name
-                );
-            }
-        }
+        let roots = vec![self.server.get_cell()];
+        let name = self.full_name.clone();
+        // Dropping stops the server and the exit watcher.
+        stop_trees(roots, &name, move || drop(self)).await;
     }
 }
 

@@ -11,9 +11,10 @@
 //! 3. the heap grew less than a stated bound during the attack, measured
 //!    with the counting allocator installed below ([PeakWatch]).
 //!
-//! Tests take the binary-wide lock of `harness::exclusive`, so one attack's
-//! allocations are not counted against another's, and ractor's process-wide
-//! registries see one test at a time.
+//! A [Target] holds the binary-wide lock of `harness::exclusive` from its
+//! start to its shutdown, so one attack's allocations are not counted
+//! against another's, and ractor's process-wide registries see one test at
+//! a time.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -29,6 +30,7 @@ use ractor_cluster::protocol::meta::network_message;
 use ractor_cluster::protocol::node as node_proto;
 use ractor_cluster::protocol::NetworkMessage;
 use tokio::io::AsyncWriteExt;
+use tokio::sync::MutexGuard;
 use tokio::task::JoinHandle;
 
 #[global_allocator]
@@ -47,10 +49,14 @@ struct Target {
     inbox: Inbox,
     tag: String,
     checks: usize,
+    /// Dropped last, once the node is down.
+    _serial: MutexGuard<'static, ()>,
 }
 
 impl Target {
+    /// Take the lock, then start the node with `limits` and its echo actor.
     async fn start(limits: Limits) -> Target {
+        let serial = exclusive().await;
         assert!(
             counting_installed(),
             "the counting allocator is not this binary's global allocator"
@@ -67,6 +73,7 @@ impl Target {
             inbox,
             tag,
             checks: 0,
+            _serial: serial,
         }
     }
 
@@ -77,6 +84,42 @@ impl Target {
         let tag = format!("{}-{}", self.tag, self.checks);
         check_served(&self.node, &self.echo_name, &mut self.inbox, &tag).await;
         check_local(&self.echo, &self.echo_name).await;
+    }
+
+    /// The attack `what`: a new connection sends `bytes()` first thing and
+    /// the node closes it. The heap grows less than `bound` meanwhile (the
+    /// input, built in there, included), and the node still serves.
+    async fn refuses<B: AsRef<[u8]>>(
+        &mut self,
+        what: &str,
+        bound: usize,
+        bytes: impl FnOnce() -> B,
+    ) {
+        let memory = PeakWatch::start();
+        let mut peer = RawPeer::connect(self.node.addr).await.expect("connect");
+        // The node may close before all of it is written; that is fine.
+        let _ = peer.send_bytes(bytes().as_ref()).await;
+        peer.expect_closed(what).await;
+        memory.assert_under(what, bound);
+        self.still_serves(what).await;
+    }
+
+    /// [Target::refuses] from a raw peer that authenticated as `peer` first.
+    async fn refuses_after_auth<B: AsRef<[u8]>>(
+        &mut self,
+        what: &str,
+        peer: &str,
+        bound: usize,
+        bytes: impl FnOnce() -> B,
+    ) {
+        let memory = PeakWatch::start();
+        let mut raw = RawPeer::authenticated(self.node.addr, peer)
+            .await
+            .expect("authenticate");
+        let _ = raw.send_bytes(bytes().as_ref()).await;
+        raw.expect_closed(what).await;
+        memory.assert_under(what, bound);
+        self.still_serves(what).await;
     }
 
     /// The pid a raw peer casts to, to reach the echo actor.
@@ -90,18 +133,8 @@ impl Target {
     }
 }
 
-/// Send `bytes` as the first thing on a new connection and expect the node
-/// to close it.
-async fn refused(target: &HardenedNode, what: &str, bytes: &[u8]) {
-    let mut peer = RawPeer::connect(target.addr).await.expect("connect");
-    // The node may close before all of it is written; that is fine.
-    let _ = peer.send_bytes(bytes).await;
-    peer.expect_closed(what).await;
-}
-
 #[test_log::test(tokio::test(flavor = "multi_thread", worker_threads = 2))]
 async fn bad_first_frames_are_refused() {
-    let _serial = exclusive().await;
     let mut target = Target::start(Limits {
         handshake_timeout: SHORT_HANDSHAKE,
         ..Limits::default()
@@ -145,10 +178,7 @@ async fn bad_first_frames_are_refused() {
         ),
     ];
     for (what, bytes) in &cases {
-        let memory = PeakWatch::start();
-        refused(&target.node, what, bytes).await;
-        memory.assert_under(what, BOUND);
-        target.still_serves(what).await;
+        target.refuses(what, BOUND, || bytes).await;
     }
 
     // The right protocol with the wrong cookie digest.
@@ -180,7 +210,6 @@ const COOKIE_FOR_TESTS: &str = kaisui_integration_tests::harness::COOKIE;
 
 #[test_log::test(tokio::test(flavor = "multi_thread", worker_threads = 2))]
 async fn stalled_handshakes_close_at_the_timeout() {
-    let _serial = exclusive().await;
     let mut target = Target::start(Limits {
         handshake_timeout: SHORT_HANDSHAKE,
         ..Limits::default()
@@ -227,7 +256,6 @@ async fn stalled_handshakes_close_at_the_timeout() {
 
 #[test_log::test(tokio::test(flavor = "multi_thread", worker_threads = 2))]
 async fn huge_lengths_are_refused_without_allocating() {
-    let _serial = exclusive().await;
     let mut target = Target::start(Limits::default()).await;
     // Bound: 64 MiB. Allocating the announced 2 GiB (or u64::MAX, which
     // would abort) breaks it by far; the largest legal frame (16 MiB) would
@@ -241,28 +269,20 @@ async fn huge_lengths_are_refused_without_allocating() {
     ] {
         let mut bytes = len.to_be_bytes().to_vec();
         bytes.extend_from_slice(&garbage(4096, len));
-        let memory = PeakWatch::start();
-        refused(&target.node, what, &bytes).await;
-        memory.assert_under(what, BOUND);
-        target.still_serves(what).await;
+        target.refuses(what, BOUND, || &bytes).await;
 
         // The same from an authenticated peer.
         let what = format!("{what}, after authenticating");
-        let memory = PeakWatch::start();
-        let mut peer = RawPeer::authenticated(target.node.addr, &format!("big-{len}"))
-            .await
-            .expect("authenticate");
-        let _ = peer.send_bytes(&bytes).await;
-        peer.expect_closed(&what).await;
-        memory.assert_under(&what, BOUND);
-        target.still_serves(&what).await;
+        let peer = format!("big-{len}");
+        target
+            .refuses_after_auth(&what, &peer, BOUND, || &bytes)
+            .await;
     }
     target.shutdown().await;
 }
 
 #[test_log::test(tokio::test(flavor = "multi_thread", worker_threads = 2))]
 async fn truncated_frames_and_garbage_are_refused() {
-    let _serial = exclusive().await;
     let mut target = Target::start(Limits {
         handshake_timeout: SHORT_HANDSHAKE,
         ..Limits::default()
@@ -286,39 +306,28 @@ async fn truncated_frames_and_garbage_are_refused() {
 
     // A valid name frame cut in the middle, then silence.
     let name = frame(&name_message("cut"));
-    let memory = PeakWatch::start();
-    refused(
-        &target.node,
-        "name frame cut in half",
-        &name[..name.len() / 2],
-    )
-    .await;
-    memory.assert_under("name frame cut in half", BOUND);
-    target.still_serves("name frame cut in half").await;
+    target
+        .refuses("name frame cut in half", BOUND, || &name[..name.len() / 2])
+        .await;
 
     for seed in [1u64, 0xdead_beef, 42] {
         let what = format!("256 KiB of garbage (seed {seed})");
-        let memory = PeakWatch::start();
-        refused(&target.node, &what, &garbage(256 * 1024, seed)).await;
-        memory.assert_under(&what, BOUND);
-        target.still_serves(&what).await;
+        target
+            .refuses(&what, BOUND, || garbage(256 * 1024, seed))
+            .await;
     }
 
     // Garbage after a successful handshake.
-    let memory = PeakWatch::start();
-    let mut peer = RawPeer::authenticated(target.node.addr, "garbler")
-        .await
-        .expect("authenticate");
-    let _ = peer.send_bytes(&garbage(256 * 1024, 7)).await;
-    peer.expect_closed("garbage after authenticating").await;
-    memory.assert_under("garbage after authenticating", BOUND);
-    target.still_serves("garbage after authenticating").await;
+    target
+        .refuses_after_auth("garbage after authenticating", "garbler", BOUND, || {
+            garbage(256 * 1024, 7)
+        })
+        .await;
     target.shutdown().await;
 }
 
 #[test_log::test(tokio::test(flavor = "multi_thread", worker_threads = 2))]
 async fn unknown_messages_after_auth_are_dropped() {
-    let _serial = exclusive().await;
     let mut target = Target::start(Limits::default()).await;
     // Bound: the session and a few dozen small messages.
     const BOUND: usize = 8 * MIB;
@@ -468,7 +477,6 @@ async fn flood_with(
 /// they arrive: whatever the flood, the node holds at most the window.
 #[test_log::test(tokio::test(flavor = "multi_thread", worker_threads = 2))]
 async fn flood_of_dropped_messages_stays_bounded() {
-    let _serial = exclusive().await;
     let mut target = Target::start(Limits {
         inbound_window: WINDOW,
         ..Limits::default()
@@ -500,7 +508,6 @@ async fn flood_of_dropped_messages_stays_bounded() {
 /// mailbox, and TCP flow control slows the sender down.
 #[test_log::test(tokio::test(flavor = "multi_thread", worker_threads = 2))]
 async fn flood_of_small_messages_to_a_slow_actor_stays_bounded() {
-    let _serial = exclusive().await;
     let mut target = Target::start(Limits {
         inbound_window: WINDOW,
         ..Limits::default()
@@ -557,7 +564,6 @@ async fn spawn_slow(
 /// of messages of any size.
 #[test_log::test(tokio::test(flavor = "multi_thread", worker_threads = 2))]
 async fn flood_of_large_messages_to_a_slow_actor_stays_bounded() {
-    let _serial = exclusive().await;
     let mut target = Target::start(Limits::default()).await;
     let (slow, slow_handle, handled) = spawn_slow(&target, Duration::from_millis(10)).await;
     const LARGE: usize = MIB;
@@ -600,7 +606,6 @@ async fn flood_of_large_messages_to_a_slow_actor_stays_bounded() {
 
 #[test_log::test(tokio::test(flavor = "multi_thread", worker_threads = 2))]
 async fn idle_connections_beyond_max_sessions_close_at_once() {
-    let _serial = exclusive().await;
     const MAX: usize = 16;
     const IDLE: usize = 300;
     let mut target = Target::start(Limits {
@@ -665,7 +670,6 @@ async fn idle_connections_beyond_max_sessions_close_at_once() {
 
 #[test_log::test(tokio::test(flavor = "multi_thread", worker_threads = 2))]
 async fn peer_that_never_reads_is_closed_at_the_outbound_limit() {
-    let _serial = exclusive().await;
     const OUTBOUND: usize = MIB;
     let mut target = Target::start(Limits {
         max_outbound_buffer: OUTBOUND,

@@ -18,7 +18,7 @@ use kaisui_integration_tests::harness::{
     eventually, exclusive, shutdown_all, unique_tag, DpTcpKind, Inbox, NodeEvent, TestNode, COOKIE,
     WAIT,
 };
-use kaisui_interop_msgs::{echo_reply, spawn_echo, EchoMsg};
+use kaisui_interop_msgs::{echo_reply, spawn_echo, EchoMsg, Report};
 use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 use ractor_cluster::node::{NodeConnectionMode, NodeServerSessionInformation};
 use ractor_cluster::{NodeEventSubscription, NodeServerMessage};
@@ -60,6 +60,32 @@ async fn rust_node(
     let dp = DpTcp::new(DpTcpConfig::new(echo_types())).expect("valid DpTcp config");
     let node = TestNode::start_on(&DpTcpKind, Arc::new(dp.clone()), name, cookie, mode).await;
     (node, dp)
+}
+
+/// A plain node on loopback, and its NT-TCP address.
+async fn plain_node() -> (PlainNode, String) {
+    let h = PlainNode::start("127.0.0.1").await.expect("plain node");
+    let h_id = h.node_id().as_str().expect("an address").to_owned();
+    (h, h_id)
+}
+
+/// A process on the plain node `h`, registered as `svc-{tag}`, and that
+/// name.
+fn plain_service(h: &PlainNode, tag: &str) -> (Process, String) {
+    let p = h.spawn();
+    let svc = format!("svc-{tag}");
+    h.register(&svc, &p.pid());
+    (p, svc)
+}
+
+/// A Rust echo actor called `echo-{which}-{tag}` reporting through
+/// `report`, and its name.
+async fn echo_actor(which: &str, tag: &str, report: &Report) -> (String, ActorRef<EchoMsg>) {
+    let name = format!("echo-{which}-{tag}");
+    let actor = spawn_echo(&name, report.clone())
+        .await
+        .unwrap_or_else(|e| panic!("echo {which}: {e}"));
+    (name, actor)
 }
 
 fn node_of(dp: &DpTcp) -> NodeId {
@@ -242,16 +268,11 @@ async fn assert_only_valid_dp(h: &PlainNode) {
 async fn two_rust_nodes_and_a_plain_node() {
     let _serial = exclusive().await;
     let tag = unique_tag("mixed");
-    let h = PlainNode::start("127.0.0.1").await.expect("plain node");
-    let h_id = h.node_id().as_str().expect("an address").to_owned();
-    let p = h.spawn();
-    let svc = format!("svc-{tag}");
-    h.register(&svc, &p.pid());
+    let (h, h_id) = plain_node().await;
+    let (p, svc) = plain_service(&h, &tag);
     let (mut inbox, report) = Inbox::new();
-    let echo_a = format!("echo-a-{tag}");
-    let echo_b = format!("echo-b-{tag}");
-    let actor_a = spawn_echo(&echo_a, report.clone()).await.expect("echo a");
-    let actor_b = spawn_echo(&echo_b, report.clone()).await.expect("echo b");
+    let (echo_a, actor_a) = echo_actor("a", &tag, &report).await;
+    let (echo_b, actor_b) = echo_actor("b", &tag, &report).await;
 
     let (mut a, dp_a) = rust_node(&format!("a-{tag}"), COOKIE, None).await;
     let (mut b, dp_b) = rust_node(&format!("b-{tag}"), COOKIE, None).await;
@@ -364,16 +385,11 @@ impl Actor for Observer {
 async fn a_wrong_cookie_between_rust_nodes_leaves_the_plain_node_working() {
     let _serial = exclusive().await;
     let tag = unique_tag("mixed-cookie");
-    let h = PlainNode::start("127.0.0.1").await.expect("plain node");
-    let h_id = h.node_id().as_str().expect("an address").to_owned();
-    let p = h.spawn();
-    let svc = format!("svc-{tag}");
-    h.register(&svc, &p.pid());
+    let (h, h_id) = plain_node().await;
+    let (p, svc) = plain_service(&h, &tag);
     let (mut inbox, report) = Inbox::new();
-    let echo_a = format!("echo-a-{tag}");
-    let echo_c = format!("echo-c-{tag}");
-    let actor_a = spawn_echo(&echo_a, report.clone()).await.expect("echo a");
-    let actor_c = spawn_echo(&echo_c, report.clone()).await.expect("echo c");
+    let (echo_a, actor_a) = echo_actor("a", &tag, &report).await;
+    let (echo_c, actor_c) = echo_actor("c", &tag, &report).await;
 
     let (mut a, dp_a) = rust_node(&format!("a-{tag}"), COOKIE, None).await;
     let (mut c, dp_c) = rust_node(&format!("intruder-{tag}"), "not-the-cookie", None).await;
@@ -441,8 +457,7 @@ async fn a_wrong_cookie_between_rust_nodes_leaves_the_plain_node_working() {
 async fn transitive_connections_reach_rust_nodes_only() {
     let _serial = exclusive().await;
     let tag = unique_tag("mixed-transitive");
-    let h = PlainNode::start("127.0.0.1").await.expect("plain node");
-    let h_id = h.node_id().as_str().expect("an address").to_owned();
+    let (h, h_id) = plain_node().await;
     let mode = Some(NodeConnectionMode::Transitive);
     let (mut a, _dp_a) = rust_node(&format!("a-{tag}"), COOKIE, mode).await;
     let (mut b, _dp_b) = rust_node(&format!("b-{tag}"), COOKIE, mode).await;
